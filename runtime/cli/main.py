@@ -1,0 +1,61 @@
+"""Entry point of the `runtime` command.
+
+Each command group lives in its own module exposing ``add_parser(subparsers)``; the parser it adds sets
+``func`` (a callable taking the parsed namespace and returning an exit code). Exit codes: 0 success,
+1 failure, 2 usage error (argparse's own convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from runtime.errors import RuntimeErrorBase
+
+__all__ = ["main"]
+
+# Command-group modules, imported lazily so `runtime serve` does not pay for the others.
+_GROUPS = (
+    "runtime.cli.serve",
+    "runtime.cli.models",
+    "runtime.cli.traces",
+    "runtime.cli.prompts",
+    "runtime.cli.lineage",
+    "runtime.cli.evaluate",
+    "runtime.cli.worker",
+    "runtime.cli.canary",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runtime", description="Serve and observe AI agents.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in _GROUPS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except RuntimeErrorBase as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
