@@ -10,6 +10,7 @@
     ├── Unauthorized                      unauthorized    401
     ├── Forbidden                         forbidden       403
     ├── NotFound                          not_found       404     1
+    ├── MethodNotAllowed                  method_not_allowed 405
     ├── Conflict                          conflict        409     1
     ├── PayloadTooLarge                   payload_too_large 413
     ├── UnsupportedMediaType              unsupported_media_type 415
@@ -36,6 +37,7 @@ __all__ = [
     "Forbidden",
     "InternalError",
     "InvalidJSON",
+    "MethodNotAllowed",
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
@@ -99,6 +101,12 @@ class NotFound(RuntimeErrorBase):
     code = "not_found"
     status = 404
     type = "not_found_error"
+
+
+class MethodNotAllowed(RuntimeErrorBase):
+    code = "method_not_allowed"
+    status = 405
+    type = "invalid_request_error"
 
 
 class Conflict(RuntimeErrorBase):

@@ -1,0 +1,74 @@
+"""MLflow 3 models: folders with an ``MLmodel`` file (models-from-code ResponsesAgents), and MLflow agents.
+
+An MLflow ``ResponsesAgent`` expects MLflow's own request type; :func:`mlflow_request_adapter` converts ours
+(the JSON is the same, so it is a re-validation). Nothing here imports mlflow unless the agent is MLflow's.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runtime.errors import AgentLoadError
+from runtime.protocol.agent import ResponsesAgentRequest
+
+__all__ = ["load_mlflow_model", "mlflow_request_adapter", "read_mlmodel"]
+
+_CODE_LOADER = "mlflow.pyfunc.loaders.code_model"
+
+
+def read_mlmodel(folder: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load((folder / "MLmodel").read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise AgentLoadError(f"cannot read {folder / 'MLmodel'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise AgentLoadError(f"{folder / 'MLmodel'} is not a YAML mapping")
+    return data
+
+
+def _code_file(folder: Path, mlmodel: dict[str, Any]) -> Path:
+    pyfunc = (mlmodel.get("flavors") or {}).get("python_function") or {}
+    if pyfunc.get("loader_module") != _CODE_LOADER:
+        raise AgentLoadError(
+            f"{folder} is not an MLflow models-from-code agent (loader_module is "
+            f"{pyfunc.get('loader_module')!r}, expected {_CODE_LOADER})"
+        )
+    code = str(pyfunc.get("model_code_path") or "")
+    if not code:
+        raise AgentLoadError(f"{folder / 'MLmodel'} names no model_code_path")
+    candidates = [folder / code, folder / Path(code).name, folder / "code" / Path(code).name]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise AgentLoadError(f"the agent code {code!r} named by {folder / 'MLmodel'} is not in the folder")
+
+
+def load_mlflow_model(folder: Path) -> Any:
+    from runtime.agents.loader import load_agent_file
+
+    mlmodel = read_mlmodel(folder)
+    code_dir = folder / "code"
+    extra = [code_dir] if code_dir.is_dir() else []
+    return load_agent_file(_code_file(folder, mlmodel), code_paths=extra)
+
+
+def mlflow_request_adapter(agent: Any) -> Callable[[ResponsesAgentRequest], Any] | None:
+    """A converter to MLflow's request type when ``agent`` is an MLflow ResponsesAgent, else None."""
+    if not type(agent).__module__.startswith("mlflow") and not any(
+        base.__module__.startswith("mlflow") for base in type(agent).__mro__
+    ):
+        return None
+    responses = sys.modules.get("mlflow.types.responses")
+    if responses is None:
+        return None
+    mlflow_request = responses.ResponsesAgentRequest
+
+    def adapt(request: ResponsesAgentRequest) -> Any:
+        return mlflow_request(**request.model_dump(exclude_none=True))
+
+    return adapt

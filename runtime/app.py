@@ -1,0 +1,91 @@
+"""The composition root: ``create_app`` builds every resource, the lifespan owns and closes them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.config import Settings
+from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
+from runtime.loading import load_target
+from runtime.middleware import ApiKeyAuth, Limits, RequestId
+from runtime.routes import health, invocations, responses
+from runtime.routes.errors import error_response
+from runtime.serving import AgentService, AgentSlot, LoadedAgent
+from runtime.state import RuntimeState
+
+__all__ = ["AGENT_PATHS", "app_from_env", "create_app"]
+
+log = logging.getLogger("runtime.app")
+
+AGENT_PATHS = ("/invocations", "/v1/responses", "/responses")
+
+
+async def _render(request: Request, exc: Exception) -> Response:
+    rid = request.scope.get("state", {}).get("request_id")
+    if isinstance(exc, HTTPException):
+        exc = (
+            NotFound(f"no route {request.url.path}")
+            if exc.status_code == 404
+            else MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        )
+    return error_response(exc, rid if isinstance(rid, str) else None)
+
+
+def create_app(settings: Settings | None = None, agent: LoadedAgent | None = None) -> Starlette:
+    """Build the ASGI app. ``agent`` (already loaded) skips loading ``settings.model``."""
+    settings = settings or Settings.from_env()
+    executor = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="agent")
+    if agent is None:
+        agent = load_target(settings.model, settings, executor)
+    else:
+        agent.runner._executor = executor  # the runner uses the app's pool from now on
+    slot = AgentSlot(agent)
+    service = AgentService(slot, timeout=settings.request_timeout)
+    state = RuntimeState(settings=settings, service=service)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    routes = [
+        Route("/invocations", invocations.invocations, methods=["POST"]),
+        Route("/v1/responses", responses.create_response, methods=["POST"]),
+        Route("/responses", responses.create_response, methods=["POST"]),
+        Route("/health", health.health, methods=["GET"]),
+        Route("/ping", health.health, methods=["GET"]),
+        Route("/ready", health.ready, methods=["GET"]),
+        Route("/version", health.version, methods=["GET"]),
+        Route("/v1/models", health.models, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={RuntimeErrorBase: _render, Exception: _render, 404: _render, 405: _render},
+    )
+    app.state.runtime = state
+    app.add_middleware(
+        Limits,
+        max_body=settings.max_body_bytes,
+        max_concurrency=settings.max_concurrency,
+        limited=AGENT_PATHS,
+    )
+    app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    app.add_middleware(RequestId)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` and multi-worker serving: every worker builds its own app."""
+    return create_app(Settings.from_env())

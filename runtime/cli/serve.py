@@ -1,0 +1,91 @@
+"""``runtime serve TARGET``: load the agent (failing fast, before binding), then run uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from runtime.config import ENV_PREFIX, Settings
+from runtime.errors import RuntimeErrorBase
+
+__all__ = ["add_parser"]
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve", help="serve an agent over HTTP (OpenAI Responses + MLflow /invocations)"
+    )
+    p.add_argument("target", nargs="?", help="agent .py file, model folder or models:/ URI (RUNTIME_MODEL)")
+    p.add_argument("--host", help="address to bind (RUNTIME_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (RUNTIME_PORT, default 8080)")
+    p.add_argument("--workers", type=int, help="worker processes (RUNTIME_WORKERS, default 1)")
+    p.add_argument("--api-key", action="append", dest="api_keys", help="accepted API key (repeatable)")
+    p.add_argument("--timeout", type=float, dest="request_timeout", help="per-request timeout in seconds")
+    p.add_argument("--max-concurrency", type=int, help="requests at once before 429")
+    p.add_argument("--grace-period", type=float, help="seconds to drain in-flight requests on SIGTERM")
+    p.add_argument("--store-url", help="store URL (RUNTIME_STORE_URL)")
+    p.add_argument("--redis-url", help="Redis URL (RUNTIME_REDIS_URL)")
+    p.add_argument("--log-level", help="log level (RUNTIME_LOG_LEVEL)")
+    p.set_defaults(func=run)
+
+
+def _explicit(args: argparse.Namespace) -> dict[str, Any]:
+    keys = (
+        "host",
+        "port",
+        "workers",
+        "request_timeout",
+        "max_concurrency",
+        "grace_period",
+        "store_url",
+        "redis_url",
+        "log_level",
+    )
+    values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if args.target:
+        values["model"] = args.target
+    if args.api_keys:
+        values["api_keys"] = tuple(args.api_keys)
+    return values
+
+
+def _export(values: dict[str, Any]) -> None:
+    """Hand explicit options to worker processes, which build their settings from the environment."""
+    for key, value in values.items():
+        text = ",".join(value) if isinstance(value, tuple) else str(value)
+        os.environ[ENV_PREFIX + key.upper()] = text
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from runtime.app import create_app
+    from runtime.loading import load_target
+
+    explicit = _explicit(args)
+    settings = Settings.from_env(**explicit)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        agent = load_target(settings.model, settings)
+    except RuntimeErrorBase as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": settings.access_log,
+        "timeout_graceful_shutdown": settings.grace_period,
+        "lifespan": "on",
+    }
+    if settings.workers > 1:
+        _export(explicit)
+        uvicorn.run("runtime.app:app_from_env", factory=True, workers=settings.workers, **common)
+    else:
+        uvicorn.run(create_app(settings, agent=agent), **common)
+    return 0

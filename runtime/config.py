@@ -1,0 +1,108 @@
+"""Settings: built once; an explicit argument wins over a ``RUNTIME_*`` environment variable over the default.
+
+Every environment variable the runtime reads is named here and documented in the README; nothing else in
+the runtime reads ``os.environ`` (OpenTelemetry's own ``OTEL_*`` variables are read by its SDK).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.errors import BadRequest
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "RUNTIME_"
+
+
+def _env(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+def _env_list(doc: str) -> Any:
+    return field(default_factory=tuple, metadata={"doc": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    model: str = _env(
+        "examples/echo_agent.py", "What to serve: a .py file, a model folder or a models:/ URI."
+    )
+    host: str = _env("127.0.0.1", "Address to bind.")
+    port: int = _env(8080, "Port to bind.")
+    workers: int = _env(1, "Worker processes.")
+    home: str = _env(".runtime", "Folder for the embedded store and artifacts.")
+    store_url: str = _env("", "SQLAlchemy URL of the store; default sqlite under RUNTIME_HOME.")
+    artifact_root: str = _env("", "Artifact folder; default RUNTIME_HOME/artifacts.")
+    redis_url: str = _env("", "Redis URL (canaries, scoring queue, alias notifications). Optional.")
+    api_keys: tuple[str, ...] = _env_list("Comma-separated keys accepted as 'Authorization: Bearer <key>'.")
+    admin_keys: tuple[str, ...] = _env_list("Comma-separated keys required for admin API writes.")
+    max_body_bytes: int = _env(10 * 1024 * 1024, "Largest request body accepted (413 above).")
+    max_concurrency: int = _env(512, "Requests served at once before answering 429.")
+    request_timeout: float = _env(300.0, "Seconds a request (a whole stream) may take (504 / error event).")
+    grace_period: float = _env(30.0, "Seconds in-flight requests get to finish after SIGTERM.")
+    thread_pool_size: int = _env(64, "Threads that run sync agent code.")
+    sse_ping_interval: float = _env(15.0, "Seconds between SSE keep-alive comments.")
+    sse_send_timeout: float = _env(30.0, "Seconds one SSE write may block before the stream is dropped.")
+    tracing: bool = _env(True, "Trace every request (OpenTelemetry) and store the traces.")
+    metrics: bool = _env(True, "Serve Prometheus metrics on /metrics.")
+    capture_content: bool = _env(True, "Keep request/response previews on traces.")
+    autotrace: bool = _env(True, "Trace calls agents make through the openai SDK.")
+    log_level: str = _env("info", "Log level.")
+    access_log: bool = _env(False, "Log one line per HTTP request (uvicorn's access log).")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if explicit.get(f.name) is not None:
+                values[f.name] = explicit[f.name]
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, f.type, raw)
+        return cls(**values)
+
+    @classmethod
+    def documented(cls) -> list[tuple[str, str, Any]]:
+        """(variable, doc, default) for the README and ``--help``."""
+        rows = []
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else ()
+            rows.append((ENV_PREFIX + f.name.upper(), f.metadata["doc"], default))
+        return rows
+
+    def with_(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{os.path.join(self.home, 'runtime.db')}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        return self.artifact_root or os.path.join(self.home, "artifacts")
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    var = ENV_PREFIX + name.upper()
+    try:
+        if kind in ("bool", bool):
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(raw)
+            return lowered in {"1", "true", "yes", "on"}
+        if kind in ("int", int):
+            return int(raw)
+        if kind in ("float", float):
+            return float(raw)
+        if "tuple" in str(kind):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise BadRequest(f"{var}={raw!r} is not a valid {kind}") from exc
+    return raw

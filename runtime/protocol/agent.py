@@ -1,0 +1,180 @@
+"""MLflow-compatible ResponsesAgent request, response and stream events.
+
+The JSON these models produce (``model_dump(exclude_none=True)``) is exactly what MLflow 3's
+``mlflow.types.responses`` produces, so an MLflow client or agent sees no difference. Two deliberate
+differences: ``input`` may also be a string (MLflow rejects it; OpenAI allows it) and ``model``,
+``instructions`` and ``previous_response_id`` are kept instead of dropped.
+
+Stream events are a discriminated union on ``type`` (:data:`StreamEvent`); an event type we do not model
+validates as :class:`UnknownEvent` and passes through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
+
+__all__ = [
+    "AnnotationAddedEvent",
+    "CompletedEvent",
+    "ErrorEvent",
+    "OutputItemAddedEvent",
+    "OutputItemDoneEvent",
+    "ResponsesAgentRequest",
+    "ResponsesAgentResponse",
+    "ResponsesAgentStreamEvent",
+    "StreamEvent",
+    "TextDeltaEvent",
+    "UnknownEvent",
+    "Usage",
+    "parse_stream_event",
+]
+
+
+class _Open(BaseModel):
+    """Keeps fields it does not know: agents and clients send more than we model, and we pass it on."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ChatContext(_Open):
+    conversation_id: str | None = None
+    user_id: str | None = None
+
+
+class InputTokensDetails(_Open):
+    cached_tokens: int = 0
+
+
+class OutputTokensDetails(_Open):
+    reasoning_tokens: int = 0
+
+
+class Usage(_Open):
+    input_tokens: int = 0
+    input_tokens_details: InputTokensDetails = Field(default_factory=InputTokensDetails)
+    output_tokens: int = 0
+    output_tokens_details: OutputTokensDetails = Field(default_factory=OutputTokensDetails)
+    total_tokens: int = 0
+
+    @model_validator(mode="after")
+    def _fill_total(self) -> Usage:
+        if not self.total_tokens:
+            self.total_tokens = self.input_tokens + self.output_tokens
+        return self
+
+
+class ResponsesAgentRequest(_Open):
+    """What ``predict`` receives. ``input`` items stay plain dicts: agents index them like MLflow's."""
+
+    input: list[dict[str, Any]]
+    context: ChatContext | None = None
+    custom_inputs: dict[str, Any] | None = None
+    model: str | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    stream: bool | None = None
+    metadata: dict[str, str] | None = None
+    user: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+
+
+class ResponsesAgentResponse(_Open):
+    object: Literal["response"] = "response"
+    output: list[dict[str, Any]]
+    usage: Usage | None = None
+    custom_outputs: dict[str, Any] | None = None
+    id: str | None = None
+
+
+class ResponsesAgentStreamEvent(_Open):
+    """MLflow's constructor shape: ``ResponsesAgentStreamEvent(type=..., **fields)``.
+
+    The runtime re-validates what an agent yields through :data:`StreamEvent`, so the typed classes
+    below decide what a known event must carry.
+    """
+
+    type: str
+
+
+class TextDeltaEvent(ResponsesAgentStreamEvent):
+    type: Literal["response.output_text.delta"] = "response.output_text.delta"
+    item_id: str
+    delta: str
+
+
+class OutputItemAddedEvent(ResponsesAgentStreamEvent):
+    type: Literal["response.output_item.added"] = "response.output_item.added"
+    item: dict[str, Any]
+
+
+class OutputItemDoneEvent(ResponsesAgentStreamEvent):
+    type: Literal["response.output_item.done"] = "response.output_item.done"
+    item: dict[str, Any]
+
+
+class AnnotationAddedEvent(ResponsesAgentStreamEvent):
+    type: Literal["response.output_text.annotation.added"] = "response.output_text.annotation.added"
+    item_id: str
+    annotation: dict[str, Any]
+    annotation_index: int = 0
+
+
+class ErrorEvent(ResponsesAgentStreamEvent):
+    type: Literal["error"] = "error"
+    message: str
+    code: str | None = None
+    param: str | None = None
+
+
+class CompletedEvent(ResponsesAgentStreamEvent):
+    type: Literal["response.completed"] = "response.completed"
+    response: dict[str, Any]
+
+
+class UnknownEvent(ResponsesAgentStreamEvent):
+    """Any event type the runtime does not model; forwarded as it came."""
+
+
+_KNOWN = {
+    "response.output_text.delta",
+    "response.output_item.added",
+    "response.output_item.done",
+    "response.output_text.annotation.added",
+    "error",
+    "response.completed",
+}
+
+
+def _event_tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in _KNOWN else "unknown"
+
+
+StreamEvent = Annotated[
+    Annotated[TextDeltaEvent, Tag("response.output_text.delta")]
+    | Annotated[OutputItemAddedEvent, Tag("response.output_item.added")]
+    | Annotated[OutputItemDoneEvent, Tag("response.output_item.done")]
+    | Annotated[AnnotationAddedEvent, Tag("response.output_text.annotation.added")]
+    | Annotated[ErrorEvent, Tag("error")]
+    | Annotated[CompletedEvent, Tag("response.completed")]
+    | Annotated[UnknownEvent, Tag("unknown")],
+    Discriminator(_event_tag),
+]
+
+_STREAM_EVENT: TypeAdapter[StreamEvent] = TypeAdapter(StreamEvent)
+
+
+def parse_stream_event(value: Any) -> StreamEvent:
+    """Validate one yielded event (a dict or any ResponsesAgentStreamEvent) into its typed class."""
+    if isinstance(value, ResponsesAgentStreamEvent) and type(value) is not ResponsesAgentStreamEvent:
+        return value  # type: ignore[return-value]  # already one of the typed members
+    if isinstance(value, BaseModel):
+        value = value.model_dump(exclude_none=True)
+    return _STREAM_EVENT.validate_python(value)

@@ -1,0 +1,84 @@
+"""One request's facts as the serving layer learns them; what telemetry, evaluation and canary read.
+
+A ``Call`` is filled in as the request runs (first event, usage, status) and handed to the telemetry at
+the start and the end. It lives here, below every part, so those parts need not import each other.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Call", "CallStatus", "ModelInfo", "NullTelemetry", "Telemetry"]
+
+
+class CallStatus:
+    OK = "OK"
+    ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
+    TIMEOUT = "TIMEOUT"
+
+
+@dataclass(slots=True, frozen=True)
+class ModelInfo:
+    """Which agent answered: what the headers, /v1/models and the trace say."""
+
+    name: str
+    model_id: str | None = None
+    version: str | None = None
+    uri: str | None = None
+    source_commit: str | None = None
+
+
+@dataclass(slots=True)
+class Call:
+    request_id: str
+    endpoint: str
+    stream: bool
+    model: ModelInfo
+    started_ns: int = field(default_factory=time.time_ns)
+    started: float = field(default_factory=time.perf_counter)
+    first_event: float | None = None
+    ended: float | None = None
+    status: str = CallStatus.OK
+    error_code: str | None = None
+    error_message: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    usage_estimated: bool = False
+    output_events: int = 0
+    session_id: str | None = None
+    user_id: str | None = None
+    input_preview: str | None = None
+    output_text: list[str] = field(default_factory=list)
+    trace_id: str | None = None
+    variant: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def latency_s(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_event is None else self.first_event - self.started
+
+
+class Telemetry(Protocol):
+    """Observes calls. ``begin`` runs before the agent, in the context the agent will run in; ``end`` once.
+
+    Both must never raise into the request and never block on I/O.
+    """
+
+    def begin(self, call: Call) -> object: ...
+
+    def end(self, call: Call, handle: object) -> None: ...
+
+
+class NullTelemetry:
+    def begin(self, call: Call) -> object:
+        return None
+
+    def end(self, call: Call, handle: object) -> None:
+        return None

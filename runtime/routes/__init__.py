@@ -1,0 +1,1 @@
+"""Thin HTTP endpoints: parse and validate before the first byte, then hand over to the service."""

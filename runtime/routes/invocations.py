@@ -1,0 +1,54 @@
+"""``POST /invocations``: MLflow's scoring-server contract for a ResponsesAgent, plus streaming."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runtime.errors import RuntimeErrorBase
+from runtime.protocol.agent import ResponsesAgentRequest
+from runtime.protocol.call import Call
+from runtime.routes.body import parse_model, read_json
+from runtime.routes.errors import error_body
+from runtime.routes.sse import json_response, model_headers, request_id_of, sse_response
+from runtime.serving import AgentService
+from runtime.state import runtime_state
+from runtime.streaming.sse import DONE_FRAME, data_frame, json_bytes
+
+__all__ = ["invocations"]
+
+
+async def invocations(request: Request) -> Response:
+    state = runtime_state(request)
+    body = await read_json(request, state.settings.max_body_bytes)
+    if isinstance(body, dict) and isinstance(body.get("input"), str):
+        body = {**body, "input": [{"role": "user", "content": body["input"]}]}
+    agent_request = parse_model(ResponsesAgentRequest, body)
+    stream = bool(agent_request.stream)
+    service = state.service
+    call = service.new_call(request_id_of(request), "/invocations", stream, agent_request)
+    headers = model_headers(call)
+    if stream:
+        return sse_response(_stream(service, agent_request, call), state.settings, headers)
+    result = await service.invoke(agent_request, call)
+    return json_response(result.model_dump(exclude_none=True), headers)
+
+
+async def _stream(
+    service: AgentService, agent_request: ResponsesAgentRequest, call: Call
+) -> AsyncIterator[bytes]:
+    try:
+        async for event in service.stream(agent_request, call):
+            yield data_frame(json_bytes(event.model_dump(exclude_none=True)))
+    except RuntimeErrorBase as exc:
+        error = error_body(exc, call.request_id)["error"]
+        frame = {
+            "type": "error",
+            "code": error["code"],
+            "message": error["message"],
+            "request_id": call.request_id,
+        }
+        yield data_frame(json_bytes(frame))
+    yield DONE_FRAME

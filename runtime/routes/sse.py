@@ -1,0 +1,52 @@
+"""Response helpers shared by the agent routes: JSON bodies, SSE streams and the model headers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import orjson
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runtime.config import Settings
+from runtime.protocol.call import Call
+
+__all__ = ["json_response", "model_headers", "request_id_of", "sse_response"]
+
+
+def request_id_of(request: Request) -> str:
+    rid = request.scope.get("state", {}).get("request_id")
+    return rid if isinstance(rid, str) else secrets.token_hex(8)
+
+
+def model_headers(call: Call) -> dict[str, str]:
+    headers = {"x-request-id": call.request_id}
+    if call.trace_id:
+        headers["x-runtime-trace-id"] = f"tr-{call.trace_id}"
+    if call.model.model_id:
+        headers["x-runtime-model-id"] = call.model.model_id
+    if call.model.version:
+        headers["x-runtime-model-version"] = call.model.version
+    if call.variant:
+        headers["x-runtime-variant"] = call.variant
+    return headers
+
+
+def json_response(payload: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> Response:
+    return Response(
+        orjson.dumps(payload), status_code=status, media_type="application/json", headers=dict(headers or {})
+    )
+
+
+def sse_response(frames: AsyncIterator[bytes], settings: Settings, headers: Mapping[str, str]) -> Response:
+    """An SSE stream of pre-encoded frames, with keep-alive pings, a send timeout and graceful drain."""
+    return EventSourceResponse(
+        frames,
+        headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+        ping=settings.sse_ping_interval,
+        send_timeout=settings.sse_send_timeout,
+        shutdown_grace_period=settings.grace_period,
+    )

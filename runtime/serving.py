@@ -1,0 +1,189 @@
+"""AgentService: where agents, streaming, observability and (later) canary meet, once per request.
+
+Routes parse and validate, then call :meth:`AgentService.invoke` or :meth:`AgentService.stream`. The service
+picks the agent that serves (the slot can be swapped while requests run: each request keeps the agent it
+started with), applies the timeout, fills the :class:`~runtime.protocol.call.Call` and hands it to the
+telemetry. Agent failures become :class:`~runtime.errors.AgentError` with the cause logged once, never
+shown to the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+import anyio
+
+from runtime.agents.chat import content_text
+from runtime.agents.runner import AgentRunner
+from runtime.errors import AgentError, RuntimeErrorBase, Timeout
+from runtime.protocol.agent import (
+    CompletedEvent,
+    ErrorEvent,
+    OutputItemDoneEvent,
+    ResponsesAgentRequest,
+    ResponsesAgentResponse,
+    StreamEvent,
+    TextDeltaEvent,
+)
+from runtime.protocol.call import Call, CallStatus, ModelInfo, NullTelemetry, Telemetry
+
+__all__ = ["AgentService", "AgentSlot", "LoadedAgent", "estimate_tokens"]
+
+log = logging.getLogger("runtime.serving")
+
+
+@dataclass(slots=True, frozen=True)
+class LoadedAgent:
+    runner: AgentRunner
+    info: ModelInfo
+
+
+class AgentSlot:
+    """The agent currently served. Swapping is one assignment: requests in flight keep their own."""
+
+    def __init__(self, agent: LoadedAgent) -> None:
+        self.current = agent
+        self.last_error: str | None = None
+
+    def swap(self, agent: LoadedAgent) -> LoadedAgent:
+        previous, self.current = self.current, agent
+        self.last_error = None
+        return previous
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: what we report when an agent reports no usage (marked estimated)."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def _input_text(request: ResponsesAgentRequest) -> str:
+    return "\n".join(content_text(item.get("content")) for item in request.input)
+
+
+def _observe(call: Call, event: StreamEvent) -> dict[str, object] | None:
+    """Record what one event tells about the call; return the usage if the event carries it."""
+    if call.first_event is None:
+        call.first_event = time.perf_counter()
+    call.output_events += 1
+    if isinstance(event, TextDeltaEvent):
+        call.output_text.append(event.delta)
+    elif isinstance(event, CompletedEvent):
+        return event.response.get("usage")
+    elif isinstance(event, ErrorEvent):
+        raise AgentError(event.message)
+    elif isinstance(event, OutputItemDoneEvent) and not call.output_text:
+        call.output_text.append(content_text(event.item.get("content")))
+    return None
+
+
+class AgentService:
+    def __init__(self, slot: AgentSlot, *, timeout: float, telemetry: Telemetry | None = None) -> None:
+        self.slot = slot
+        self.timeout = timeout
+        self.telemetry: Telemetry = telemetry or NullTelemetry()
+
+    def new_call(self, request_id: str, endpoint: str, stream: bool, request: ResponsesAgentRequest) -> Call:
+        call = Call(
+            request_id=request_id,
+            endpoint=endpoint,
+            stream=stream,
+            model=self.slot.current.info,
+            trace_id=f"{random.getrandbits(128):032x}",
+        )
+        if request.context is not None:
+            call.session_id = request.context.conversation_id
+            call.user_id = request.context.user_id
+        call.user_id = call.user_id or request.user
+        return call
+
+    async def invoke(self, request: ResponsesAgentRequest, call: Call) -> ResponsesAgentResponse:
+        agent = self.slot.current
+        call.model = agent.info
+        handle = self.telemetry.begin(call)
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await agent.runner.predict(request)
+        except TimeoutError as exc:
+            self._fail(call, CallStatus.TIMEOUT, "timeout", "the agent did not answer in time")
+            raise Timeout(f"the agent did not answer within {self.timeout:g} s") from exc
+        except asyncio.CancelledError:
+            call.status = CallStatus.CANCELLED
+            raise
+        except RuntimeErrorBase as exc:
+            self._fail(call, CallStatus.ERROR, exc.code, exc.message)
+            raise
+        except Exception as exc:
+            raise self._agent_failed(call, exc) from exc
+        else:
+            call.first_event = call.first_event or time.perf_counter()
+            call.output_events = len(response.output)
+            for item in response.output:
+                if item.get("type", "message") == "message":
+                    call.output_text.append(content_text(item.get("content")))
+            self._usage(call, request, response.usage.model_dump() if response.usage else None)
+            return response
+        finally:
+            call.ended = time.perf_counter()
+            self.telemetry.end(call, handle)
+
+    async def stream(self, request: ResponsesAgentRequest, call: Call) -> AsyncGenerator[StreamEvent, None]:
+        """Yield the agent's events; raise a RuntimeErrorBase when it fails, times out or yields an error."""
+        agent = self.slot.current
+        call.model = agent.info
+        handle = self.telemetry.begin(call)
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        events = agent.runner.stream(request)
+        usage: dict[str, object] | None = None
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    break
+                usage = _observe(call, event) or usage
+                yield event
+            self._usage(call, request, usage)
+        except TimeoutError as exc:
+            self._fail(call, CallStatus.TIMEOUT, "timeout", "the agent did not finish in time")
+            raise Timeout(f"the agent did not finish within {self.timeout:g} s") from exc
+        except (asyncio.CancelledError, GeneratorExit):
+            call.status = CallStatus.CANCELLED
+            raise
+        except RuntimeErrorBase as exc:
+            self._fail(call, CallStatus.ERROR, exc.code, exc.message)
+            raise
+        except Exception as exc:
+            raise self._agent_failed(call, exc) from exc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
+            call.ended = time.perf_counter()
+            if call.input_tokens is None:
+                self._usage(call, request, None)
+            self.telemetry.end(call, handle)
+
+    def _usage(self, call: Call, request: ResponsesAgentRequest, usage: dict[str, object] | None) -> None:
+        if usage:
+            call.input_tokens = int(usage.get("input_tokens") or 0)  # type: ignore[call-overload]  # JSON number
+            call.output_tokens = int(usage.get("output_tokens") or 0)  # type: ignore[call-overload]  # JSON number
+            return
+        call.usage_estimated = True
+        call.input_tokens = estimate_tokens(_input_text(request))
+        call.output_tokens = estimate_tokens("".join(call.output_text))
+
+    @staticmethod
+    def _fail(call: Call, status: str, code: str, message: str) -> None:
+        call.status = status
+        call.error_code = code
+        call.error_message = message
+
+    def _agent_failed(self, call: Call, exc: Exception) -> RuntimeErrorBase:
+        log.error("agent %s failed on request %s", call.model.name, call.request_id, exc_info=exc)
+        self._fail(call, CallStatus.ERROR, "agent_error", f"{type(exc).__name__}: {exc}")
+        return AgentError("the agent failed while handling this request")

@@ -1,0 +1,234 @@
+"""Turn an agent's MLflow-style events into the full OpenAI Responses event sequence.
+
+An agent says little: text deltas sharing an ``item_id`` and one ``output_item.done`` per finished item.
+OpenAI clients (the SDK's ``responses.stream()`` above all) need more: ``response.created`` first, every
+item opened with ``output_item.added`` and ``content_part.added``, closed with ``output_text.done`` and
+``content_part.done``, function-call arguments as their own deltas, and a terminal ``response.completed``
+carrying every item and the usage. :class:`ResponsesStream` fills all of that in, numbering events from 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.protocol.agent import (
+    AnnotationAddedEvent,
+    CompletedEvent,
+    ErrorEvent,
+    OutputItemAddedEvent,
+    OutputItemDoneEvent,
+    StreamEvent,
+    TextDeltaEvent,
+)
+
+__all__ = ["ResponsesStream", "finished_item"]
+
+Event = dict[str, Any]
+
+
+class _Item:
+    __slots__ = ("index", "item", "parts", "text_open")
+
+    def __init__(self, index: int, item: dict[str, Any]) -> None:
+        self.index = index
+        self.item = item
+        self.parts: list[str] = []
+        self.text_open = False
+
+
+def finished_item(item: dict[str, Any]) -> dict[str, Any]:
+    """An output item as OpenAI shows it when complete: messages get a status and full content parts."""
+    if item.get("type", "message") != "message":
+        return {"status": "completed", **item} if item.get("type") == "function_call" else item
+    content = []
+    for part in item.get("content") or []:
+        is_text = part.get("type") == "output_text"
+        content.append({"annotations": [], "logprobs": [], **part} if is_text else part)
+    return {
+        **item,
+        "type": "message",
+        "role": item.get("role", "assistant"),
+        "status": "completed",
+        "content": content,
+    }
+
+
+class ResponsesStream:
+    """Stateful translator for one response; ``feed`` and ``finish`` return the events to send, in order."""
+
+    def __init__(self, response: dict[str, Any]) -> None:
+        self.response = response
+        self.seq = 0
+        self.items: dict[str, _Item] = {}  # open items by id
+        self.next_index = 0
+        self.output: list[dict[str, Any]] = []
+        self.usage: dict[str, Any] | None = None
+        self.custom_outputs: dict[str, Any] | None = None
+        self.output_text_chars = 0
+
+    def _ev(self, event: Event) -> Event:
+        event["sequence_number"] = self.seq
+        self.seq += 1
+        return event
+
+    def start(self) -> list[Event]:
+        snapshot = {**self.response, "status": "in_progress", "output": [], "usage": None}
+        return [
+            self._ev({"type": "response.created", "response": snapshot}),
+            self._ev({"type": "response.in_progress", "response": snapshot}),
+        ]
+
+    def feed(self, event: StreamEvent) -> list[Event]:
+        if isinstance(event, TextDeltaEvent):
+            return self._delta(event)
+        if isinstance(event, OutputItemDoneEvent):
+            return self._item_done(event.item)
+        if isinstance(event, OutputItemAddedEvent):
+            return self._open(event.item)[1]
+        if isinstance(event, AnnotationAddedEvent):
+            state = self.items.get(event.item_id)
+            return [
+                self._ev(
+                    {
+                        "type": "response.output_text.annotation.added",
+                        "item_id": event.item_id,
+                        "output_index": state.index if state else 0,
+                        "content_index": 0,
+                        "annotation_index": event.annotation_index,
+                        "annotation": event.annotation,
+                    }
+                )
+            ]
+        if isinstance(event, CompletedEvent):
+            self.usage = event.response.get("usage") or self.usage
+            self.custom_outputs = event.response.get("custom_outputs", self.custom_outputs)
+            return []
+        if isinstance(event, ErrorEvent):
+            return self.fail({"code": event.code or "agent_error", "message": event.message})
+        return [self._ev(event.model_dump(exclude_none=True))]
+
+    def _open(self, item: dict[str, Any]) -> tuple[_Item, list[Event]]:
+        item_id = str(item.get("id") or f"item_{self.next_index}")
+        state = self.items.get(item_id)
+        if state is not None:
+            return state, []
+        state = _Item(self.next_index, item)
+        self.next_index += 1
+        self.items[item_id] = state
+        opened = {**item, "id": item_id, "status": "in_progress"}
+        if opened.get("type", "message") == "message":
+            opened.update(type="message", role=opened.get("role", "assistant"), content=[])
+        elif opened["type"] == "function_call":
+            opened["arguments"] = ""
+        return state, [
+            self._ev({"type": "response.output_item.added", "output_index": state.index, "item": opened})
+        ]
+
+    def _delta(self, event: TextDeltaEvent) -> list[Event]:
+        state, events = self._open({"type": "message", "id": event.item_id, "role": "assistant"})
+        if not state.text_open:
+            state.text_open = True
+            events.append(
+                self._ev(
+                    {
+                        "type": "response.content_part.added",
+                        "item_id": event.item_id,
+                        "output_index": state.index,
+                        "content_index": 0,
+                        "part": {"type": "output_text", "text": "", "annotations": []},
+                    }
+                )
+            )
+        state.parts.append(event.delta)
+        self.output_text_chars += len(event.delta)
+        events.append(
+            self._ev(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": event.item_id,
+                    "output_index": state.index,
+                    "content_index": 0,
+                    "delta": event.delta,
+                    "logprobs": [],
+                }
+            )
+        )
+        return events
+
+    def _item_done(self, item: dict[str, Any]) -> list[Event]:
+        kind = item.get("type", "message")
+        item_id = str(item.get("id") or f"item_{self.next_index}")
+        state, events = self._open({**item, "id": item_id})
+        fresh = bool(events)
+        final = finished_item({**item, "id": item_id})
+        if kind == "message":
+            texts = [p for p in final["content"] if p.get("type") == "output_text"]
+            if not state.text_open and texts:
+                events += self._delta(TextDeltaEvent(item_id=item_id, delta=texts[0]["text"]))
+            if texts:
+                events += self._close_text(item_id, state, texts[0])
+        elif kind == "function_call" and fresh:
+            args = str(item.get("arguments", ""))
+            events.append(
+                self._ev(
+                    {
+                        "type": "response.function_call_arguments.delta",
+                        "item_id": item_id,
+                        "output_index": state.index,
+                        "delta": args,
+                    }
+                )
+            )
+            events.append(
+                self._ev(
+                    {
+                        "type": "response.function_call_arguments.done",
+                        "item_id": item_id,
+                        "output_index": state.index,
+                        "arguments": args,
+                    }
+                )
+            )
+        state.item = final
+        self.output.append(final)
+        events.append(
+            self._ev({"type": "response.output_item.done", "output_index": state.index, "item": final})
+        )
+        del self.items[item_id]
+        return events
+
+    def _close_text(self, item_id: str, state: _Item, part: dict[str, Any]) -> list[Event]:
+        state.text_open = False
+        common = {"item_id": item_id, "output_index": state.index, "content_index": 0}
+        return [
+            self._ev({"type": "response.output_text.done", **common, "text": part["text"], "logprobs": []}),
+            self._ev({"type": "response.content_part.done", **common, "part": part}),
+        ]
+
+    def open_texts(self) -> list[tuple[str, str]]:
+        """Items that streamed deltas but were never closed: (item id, text so far)."""
+        return [(k, "".join(s.parts)) for k, s in self.items.items() if s.text_open]
+
+    def finish(self, usage: dict[str, Any] | None) -> list[Event]:
+        events: list[Event] = []
+        for item_id, text in self.open_texts():
+            events += self._item_done(
+                {
+                    "type": "message",
+                    "id": item_id,
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text}],
+                }
+            )
+        final = {**self.response, "status": "completed", "output": self.output, "usage": usage}
+        events.append(self._ev({"type": "response.completed", "response": final}))
+        return events
+
+    def fail(self, error: dict[str, Any]) -> list[Event]:
+        final = {**self.response, "status": "failed", "output": self.output, "error": error}
+        return [
+            self._ev(
+                {"type": "error", "code": error.get("code"), "message": error.get("message"), "param": None}
+            ),
+            self._ev({"type": "response.failed", "response": final}),
+        ]
