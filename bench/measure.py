@@ -1,0 +1,155 @@
+"""One measurement against a running server: the load generator in its own process, repeated, medians.
+
+Also the two server-side readings taken around a load: memory per open stream (RSS sampled while the
+streams are open) and work deferred past the window (server CPU seconds burned in the seconds after
+the load stopped).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.loadgen import LoadSpec
+from bench.options import BenchOptions
+from bench.scenarios import Scenario
+from bench.servers import LOOPBACK, RunningServer
+from bench.stats import median_or_none
+
+__all__ = ["LoadgenError", "deferred_cpu", "measure", "slow_streams"]
+
+_MB = 1024 * 1024
+_EXTRA_TIMEOUT_S = 60.0
+_SAMPLE_S = 0.25
+
+
+class LoadgenError(Exception):
+    """The load generator process failed; its stderr is in the message."""
+
+
+def _decode(stdout: bytes, stderr: bytes, code: int | None) -> dict[str, Any]:
+    if code != 0:
+        raise LoadgenError(f"loadgen exited with {code}: {stderr.decode(errors='replace')[-2000:]}")
+    result: dict[str, Any] = json.loads(stdout)
+    return result
+
+
+def _timeout(spec: LoadSpec) -> float:
+    return spec.warmup + spec.duration + spec.grace + _EXTRA_TIMEOUT_S
+
+
+def run_loadgen(spec: LoadSpec) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen"],
+        input=spec.to_json().encode(),
+        capture_output=True,
+        timeout=_timeout(spec),
+        check=False,
+    )
+    return _decode(proc.stdout, proc.stderr, proc.returncode)
+
+
+def _pick(result: dict[str, Any], key: str, sub: str | None = None) -> float | None:
+    value = result.get(key)
+    if sub is not None:
+        value = value.get(sub) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _medians(results: list[dict[str, Any]]) -> dict[str, Any]:
+    def med(key: str, sub: str | None = None) -> float | None:
+        return median_or_none([_pick(r, key, sub) for r in results])
+
+    return {
+        "rps": med("rps"),
+        "p50_ms": med("latency_ms", "p50"),
+        "p99_ms": med("latency_ms", "p99"),
+        "events_per_s": med("events_per_s"),
+        "deltas_per_s": med("deltas_per_s"),
+        "ttfe_p50_ms": med("ttfe_ms", "p50"),
+        "ttfe_p99_ms": med("ttfe_ms", "p99"),
+        "errors": sum(int(r["errors"]) for r in results),
+        "repeats": results,
+    }
+
+
+def measure(
+    server: RunningServer, scenario: Scenario, concurrency: int, opts: BenchOptions
+) -> dict[str, Any]:
+    """Run the load ``opts.repeat`` times and return the medians (and every repeat)."""
+    path = scenario.path(server.spec)
+    if path is None:
+        return {"status": "unsupported"}
+    spec = LoadSpec(
+        host=LOOPBACK,
+        port=server.port,
+        path=path,
+        body=scenario.body(server.spec),
+        concurrency=concurrency,
+        duration=opts.duration,
+        warmup=opts.warmup,
+        stream=scenario.stream,
+    )
+    return _medians([run_loadgen(spec) for _ in range(opts.repeat)])
+
+
+def deferred_cpu(server: RunningServer, tail: float) -> float:
+    """Server CPU seconds consumed during ``tail`` seconds of silence right after a load."""
+    before = server.cpu()
+    time.sleep(tail)
+    return round(server.cpu() - before, 3)
+
+
+def slow_streams(server: RunningServer, path: str, body: str, streams: int, deltas: int) -> dict[str, Any]:
+    """``streams`` concurrent streams of ``deltas`` deltas at 10/s: errors, lateness, memory per stream."""
+    time.sleep(0.5)
+    rss_before, _ = server.rss()
+    stream_s = deltas * 0.1
+    spec = LoadSpec(
+        host=LOOPBACK,
+        port=server.port,
+        path=path,
+        body=body,
+        concurrency=streams,
+        duration=stream_s + 30.0,
+        warmup=0.0,
+        max_requests=streams,
+        stream=True,
+        delta_interval=0.1,
+        grace=5.0,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.loadgen"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(spec.to_json().encode())
+    proc.stdin.close()
+    peak = rss_before
+    deadline = time.monotonic() + _timeout(spec)
+    while proc.poll() is None and time.monotonic() < deadline:
+        peak = max(peak, server.rss()[0])
+        time.sleep(_SAMPLE_S)
+    stdout, stderr = proc.communicate(timeout=_EXTRA_TIMEOUT_S)
+    result = _decode(stdout, stderr, proc.returncode)
+    gaps = result.get("gap_extra_ms") or {}
+    return {
+        "streams": streams,
+        "deltas_per_stream": deltas,
+        "completed": result["requests"],
+        "errors": result["errors"],
+        "error_kinds": result["error_kinds"],
+        "gap_extra_p50_ms": gaps.get("p50"),
+        "gap_extra_p99_ms": gaps.get("p99"),
+        "gap_extra_max_ms": gaps.get("max"),
+        "ttfe_p99_ms": (result.get("ttfe_ms") or {}).get("p99"),
+        "rss_before_mb": round(rss_before / _MB, 1),
+        "rss_peak_mb": round(peak / _MB, 1),
+        "kb_per_stream": round((peak - rss_before) / 1024 / streams, 1),
+        "loadgen": result,
+    }

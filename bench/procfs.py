@@ -1,0 +1,75 @@
+"""Process memory and CPU from ``/proc`` (Linux only; psutil is not a dependency).
+
+A server may be a supervisor with worker children (``--workers 2``), so every reading covers the process and
+all its live descendants.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["cpu_seconds", "process_tree", "rss_bytes"]
+
+_PROC = Path("/proc")
+_MAX_DEPTH = 8
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _parents() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None:
+                parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants."""
+    parents = _parents()
+    tree = [pid]
+    frontier = {pid}
+    for _ in range(_MAX_DEPTH):
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        if not frontier:
+            break
+        tree.extend(sorted(frontier))
+    return tree
+
+
+def _rss_of(pid: int) -> int:
+    try:
+        lines = (_PROC / str(pid) / "status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def rss_bytes(pid: int) -> tuple[int, int]:
+    """(sum over the tree, largest single process) resident set size in bytes."""
+    sizes = [_rss_of(member) for member in process_tree(pid)]
+    return sum(sizes), max(sizes, default=0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time consumed so far by the live tree of ``pid``."""
+    ticks = 0
+    for member in process_tree(pid):
+        fields = _stat_fields(member)
+        if fields is not None:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / _CLOCK_TICKS
