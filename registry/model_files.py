@@ -1,0 +1,161 @@
+"""The on-disk layout of a logged model, and the checks made before anything is written.
+
+::
+
+    models/<model_id>/
+        model.json           manifest: which file is the agent, where the rest is (read by the runtime loader)
+        <code file>          the agent's code file, under its own name
+        code/<dir>/...       extra code paths, each under its own directory name (added to sys.path)
+        <config file>        optional agent config, under its own name
+        requirements.txt     optional
+        input_example.json   optional, used to check that the model answers before it is READY
+
+The manifest is plain JSON rather than MLflow's ``MLmodel`` YAML: MLflow folders are imported, not imitated.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.entities import GitSource
+from registry.errors import InvalidArgument, NotFound
+
+__all__ = [
+    "CODE_DIR",
+    "INPUT_EXAMPLE_FILE",
+    "MANIFEST_FILE",
+    "REQUIREMENTS_FILE",
+    "ModelFiles",
+    "git_source",
+    "read_manifest",
+]
+
+MANIFEST_FILE = "model.json"
+CODE_DIR = "code"
+REQUIREMENTS_FILE = "requirements.txt"
+INPUT_EXAMPLE_FILE = "input_example.json"
+_RESERVED = {MANIFEST_FILE, CODE_DIR, REQUIREMENTS_FILE, INPUT_EXAMPLE_FILE}
+GIT_TIMEOUT_S = 5.0
+
+
+def _existing(path: Path | str, what: str, *, directory: bool) -> Path:
+    resolved = Path(path).expanduser()
+    if not resolved.exists():
+        raise NotFound(f"{what} {str(path)!r} does not exist")
+    if directory and not resolved.is_dir():
+        raise InvalidArgument(f"{what} {str(path)!r} is not a directory")
+    if not directory and not resolved.is_file():
+        raise InvalidArgument(f"{what} {str(path)!r} is not a file")
+    return resolved.absolute()
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Checked inputs of ``log_model``: building one validates all, so a bad argument writes nothing."""
+
+    code: Path
+    code_paths: list[Path] = field(default_factory=list)
+    config: Path | None = None
+    requirements: list[str] | None = None
+    input_example: Any = None
+
+    @classmethod
+    def check(
+        cls,
+        code: Path | str,
+        *,
+        code_paths: Sequence[Path | str] = (),
+        config: Path | str | None = None,
+        requirements: Path | str | Sequence[str] | None = None,
+        input_example: Any = None,
+    ) -> ModelFiles:
+        code_file = _existing(code, "code file", directory=False)
+        if code_file.suffix != ".py":
+            raise InvalidArgument(f"code file {str(code)!r} must be a .py file")
+        dirs = [_existing(p, "code path", directory=True) for p in code_paths]
+        names = [d.name for d in dirs]
+        if len(set(names)) != len(names):
+            raise InvalidArgument(f"code paths must have distinct directory names, got {names}")
+        config_file = _existing(config, "config file", directory=False) if config is not None else None
+        if config_file is not None and config_file.name in _RESERVED | {code_file.name}:
+            raise InvalidArgument(f"config file name {config_file.name!r} clashes with the model layout")
+        if input_example is not None:
+            try:
+                json.dumps(input_example)
+            except (TypeError, ValueError) as exc:
+                raise InvalidArgument(f"input_example is not JSON-serializable: {exc}") from exc
+        return cls(code_file, dirs, config_file, _requirements(requirements), input_example)
+
+    def stage(self, destination: Path, manifest: Mapping[str, Any]) -> None:
+        """Lay the model out in ``destination`` (a fresh directory) and write its manifest last."""
+        destination.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.code, destination / self.code.name)
+        entries: dict[str, Any] = {"code": self.code.name, "code_paths": [], "config": None}
+        for directory in self.code_paths:
+            target = destination / CODE_DIR / directory.name
+            shutil.copytree(directory, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            entries["code_paths"].append(f"{CODE_DIR}/{directory.name}")
+        if self.config is not None:
+            shutil.copy2(self.config, destination / self.config.name)
+            entries["config"] = self.config.name
+        entries["requirements"] = self._write_requirements(destination)
+        entries["input_example"] = None
+        if self.input_example is not None:
+            (destination / INPUT_EXAMPLE_FILE).write_text(json.dumps(self.input_example, indent=2))
+            entries["input_example"] = INPUT_EXAMPLE_FILE
+        body = {"format_version": 1, **manifest, **entries}
+        (destination / MANIFEST_FILE).write_text(json.dumps(body, indent=2, sort_keys=True))
+
+    def _write_requirements(self, destination: Path) -> str | None:
+        if self.requirements is None:
+            return None
+        (destination / REQUIREMENTS_FILE).write_text("".join(f"{line}\n" for line in self.requirements))
+        return REQUIREMENTS_FILE
+
+
+def _requirements(value: Path | str | Sequence[str] | None) -> list[str] | None:
+    """A path to a requirements file, or the requirement lines themselves."""
+    if value is None:
+        return None
+    if isinstance(value, Path | str):
+        text = _existing(value, "requirements file", directory=False).read_text()
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    return [str(line).strip() for line in value if str(line).strip()]
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((model_dir / MANIFEST_FILE).read_text())
+    except FileNotFoundError as exc:
+        raise NotFound(f"{model_dir} has no {MANIFEST_FILE}") from exc
+    except ValueError as exc:
+        raise InvalidArgument(f"{model_dir / MANIFEST_FILE} is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"{model_dir / MANIFEST_FILE} is not a JSON object")
+    return data
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_source(path: Path) -> GitSource | None:
+    """The commit and dirty flag of the checkout holding ``path``; None outside git or without git."""
+    folder = path if path.is_dir() else path.parent
+    commit = _git(["rev-parse", "HEAD"], folder)
+    if not commit:
+        return None
+    status = _git(["status", "--porcelain", "--untracked-files=no"], folder)
+    return GitSource(commit=commit.strip(), dirty=bool(status and status.strip()))
