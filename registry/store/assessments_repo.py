@@ -27,8 +27,8 @@ class AssessmentsRepo:
 
     def log_assessment(self, assessment: Assessment) -> Assessment:
         with self._db.write("log assessment") as conn:
-            stmt = self._db.insert_ignore(assessments, ["assessment_id"])
-            if conn.execute(stmt.values(**assessment.model_dump(mode="json"))).rowcount == 0:
+            row = assessment.model_dump(mode="json")
+            if not self._db.insert_new(conn, assessments, ["assessment_id"], row):
                 raise AlreadyExists(f"assessment {assessment.assessment_id} already exists")
         return assessment
 

@@ -123,6 +123,11 @@ class Database:
             return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
 
+    def insert_new(self, conn: Connection, table: Table, keys: list[str], row: dict[str, Any]) -> bool:
+        """Insert ``row`` unless its key exists; True when inserted (RETURNING, since rowcount is unreliable)."""
+        stmt = self.insert_ignore(table, keys).values(**row).returning(table.c[keys[0]])
+        return conn.execute(stmt).first() is not None
+
     def upsert(self, table: Table, keys: list[str], update: list[str]) -> Insert:
         """An insert that overwrites ``update`` columns of a row whose ``keys`` already exist."""
         if self.is_postgres:

@@ -51,10 +51,7 @@ class ModelsRepo:
 
     def create_logged_model(self, model: LoggedModel) -> LoggedModel:
         with self._db.write("create logged model") as conn:
-            result = conn.execute(
-                self._db.insert_ignore(logged_models, ["model_id"]).values(**_logged_row(model))
-            )
-            if result.rowcount == 0:
+            if not self._db.insert_new(conn, logged_models, ["model_id"], _logged_row(model)):
                 raise AlreadyExists(f"logged model {model.model_id} already exists")
         return model
 
@@ -133,9 +130,9 @@ class ModelsRepo:
         check_name(name, "model name")
         now = now_ms()
         row = {"name": name, "description": description, "tags": dict(tags or {}), "latest_version": 0}
+        row |= {"creation_time": now, "last_updated_time": now}
         with self._db.write("create registered model") as conn:
-            stmt = self._db.insert_ignore(registered_models, ["name"])
-            if conn.execute(stmt.values(**row, creation_time=now, last_updated_time=now)).rowcount == 0:
+            if not self._db.insert_new(conn, registered_models, ["name"], row):
                 raise AlreadyExists(f"registered model {name!r} already exists")
             return self._registered(conn, name)
 
