@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -59,6 +60,10 @@ def _export(values: dict[str, Any]) -> None:
         os.environ[ENV_PREFIX + key.upper()] = text
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -83,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": settings.grace_period,
         "lifespan": "on",
     }
+    # uvicorn drains on SIGTERM, then re-raises the signal to the handler it found: make that one exit 0,
+    # so a drained shutdown reads as success to process managers (Kubernetes, systemd, docker stop).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     if settings.workers > 1:
         _export(explicit)
         uvicorn.run("runtime.app:app_from_env", factory=True, workers=settings.workers, **common)

@@ -23,7 +23,7 @@ __all__ = ["invocations"]
 async def invocations(request: Request) -> Response:
     state = runtime_state(request)
     body = await read_json(request, state.settings.max_body_bytes)
-    if isinstance(body, dict) and isinstance(body.get("input"), str):
+    if isinstance(body, dict) and isinstance(body.get("input"), str) and body["input"]:
         body = {**body, "input": [{"role": "user", "content": body["input"]}]}
     agent_request = parse_model(ResponsesAgentRequest, body)
     stream = bool(agent_request.stream)

@@ -1,0 +1,239 @@
+"""The HTTP contract of /invocations and /v1/responses against a real uvicorn server, with httpx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from runtime.app import create_app
+from runtime.config import Settings
+from tests.servers import serve_app
+from tests.serving.agents import AsyncEcho, BadOutput, Failing, SyncEcho, ToolCaller, loaded
+
+MSG = {"input": [{"role": "user", "content": "hello big world"}]}
+
+
+def settings(**kw: Any) -> Settings:
+    return Settings(**{"sse_ping_interval": 0, **kw})
+
+
+@pytest.fixture(scope="module", params=["async", "sync"])
+def echo_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    agent = AsyncEcho() if request.param == "async" else SyncEcho()
+    with serve_app(create_app(settings(), agent=loaded(agent, "echo"))) as url:
+        yield url
+
+
+def sse_events(text: str) -> list[tuple[str | None, str]]:
+    """(event name, data) per frame, parsed the way an SSE client does."""
+    frames = []
+    for block in text.split("\n\n"):
+        name, data = None, []
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+        if data:
+            frames.append((name, "\n".join(data)))
+    return frames
+
+
+def test_invocations_returns_mlflow_response_shape(echo_url: str) -> None:
+    r = httpx.post(echo_url + "/invocations", json=MSG)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "response"
+    assert body["output"][0]["content"][0] == {
+        "type": "output_text",
+        "text": "hello big world",
+        "annotations": [],
+    }
+    assert r.headers["x-runtime-trace-id"].startswith("tr-")
+    assert r.headers["x-request-id"]
+
+
+def test_invocations_stream_frames_end_with_done(echo_url: str) -> None:
+    r = httpx.post(echo_url + "/invocations", json={**MSG, "stream": True})
+    assert r.headers["content-type"].startswith("text/event-stream")
+    frames = sse_events(r.text)
+    assert all(name is None for name, _ in frames)  # MLflow framing: data only
+    assert frames[-1][1] == "[DONE]"
+    events = [json.loads(d) for _, d in frames[:-1]]
+    deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
+    assert "".join(deltas) == "hello big world "
+    assert events[-1]["type"] == "response.output_item.done"
+
+
+def test_responses_non_streaming_is_a_full_response_object(echo_url: str) -> None:
+    r = httpx.post(
+        echo_url + "/v1/responses", json={"input": "hi there", "model": "gpt-x", "metadata": {"k": "v"}}
+    )
+    body = r.json()
+    assert r.status_code == 200
+    assert body["id"].startswith("resp_")
+    assert body["object"] == "response"
+    assert body["status"] == "completed"
+    assert body["model"] == "gpt-x"
+    assert body["metadata"]["k"] == "v"
+    assert body["metadata"]["trace_id"] == r.headers["x-runtime-trace-id"]
+    assert body["output"][0]["status"] == "completed"
+    assert body["usage"]["total_tokens"] == body["usage"]["input_tokens"] + body["usage"]["output_tokens"]
+
+
+def test_responses_model_defaults_to_served_name(echo_url: str) -> None:
+    assert httpx.post(echo_url + "/responses", json={"input": "x"}).json()["model"] == "echo"
+
+
+def test_responses_stream_sequence_is_complete_and_numbered(echo_url: str) -> None:
+    r = httpx.post(echo_url + "/v1/responses", json={"input": "a b", "stream": True})
+    frames = sse_events(r.text)
+    types = [name for name, _ in frames]
+    assert types == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    events = [json.loads(d) for _, d in frames]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert all(e["type"] == name for e, (name, _) in zip(events, frames, strict=True))
+    completed = events[-1]["response"]
+    assert completed["status"] == "completed"
+    assert completed["output"][0]["content"][0]["text"] == "a b"
+    assert completed["usage"]["output_tokens"] > 0
+
+
+def test_instructions_become_a_leading_system_message() -> None:
+    seen: list[Any] = []
+
+    class Spy(AsyncEcho):
+        async def predict(self, request: Any) -> Any:
+            seen.append(request.input)
+            return await super().predict(request)
+
+    with serve_app(create_app(settings(), agent=loaded(Spy()))) as url:
+        httpx.post(url + "/v1/responses", json={"input": "q", "instructions": "be terse", "user": "u9"})
+    assert seen[0][0] == {"role": "system", "content": "be terse"}
+    assert seen[0][1] == {"role": "user", "content": "q"}
+
+
+def test_function_calls_stream_as_added_arguments_done() -> None:
+    with serve_app(create_app(settings(), agent=loaded(ToolCaller()))) as url:
+        r = httpx.post(url + "/v1/responses", json={"input": "weather?", "stream": True})
+    events = [json.loads(d) for _, d in sse_events(r.text)]
+    fc = [e for e in events if e.get("output_index") == 0]
+    assert [e["type"] for e in fc] == [
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+    ]
+    assert fc[0]["item"]["arguments"] == ""
+    assert fc[2]["arguments"] == '{"city":"Paris"}'
+    final = events[-1]["response"]["output"]
+    assert [item["type"] for item in final] == ["function_call", "function_call_output", "message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        (b"{not json", {"content-type": "application/json"}, 400, "invalid_json"),
+        (b"", {"content-type": "application/json"}, 400, "empty_input"),
+        (b'{"input": []}', {"content-type": "application/json"}, 400, "empty_input"),
+        (b'{"input": ""}', {"content-type": "application/json"}, 400, "empty_input"),
+        (b'{"input": 5}', {"content-type": "application/json"}, 422, "invalid_schema"),
+        (b"[1, 2]", {"content-type": "application/json"}, 422, "invalid_schema"),
+        (b'{"input": "x"}', {"content-type": "text/plain"}, 415, "unsupported_media_type"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/invocations", "/v1/responses"])
+def test_bad_input_gets_one_error_body(
+    echo_url: str, path: str, body: bytes, headers: dict[str, str], status: int, code: str
+) -> None:
+    r = httpx.post(echo_url + path, content=body, headers={**headers, "x-request-id": "rid-1"})
+    assert r.status_code == status
+    err = r.json()["error"]
+    assert err["code"] == code
+    assert err["request_id"] == "rid-1"
+    assert set(err) >= {"code", "message", "type", "request_id"}
+
+
+def test_body_over_the_limit_is_413() -> None:
+    with serve_app(create_app(settings(max_body_bytes=1000), agent=loaded(AsyncEcho()))) as url:
+        big = {"input": [{"role": "user", "content": "x" * 2000}]}
+        r = httpx.post(url + "/invocations", json=big)
+        assert r.status_code == 413
+        assert r.json()["error"]["code"] == "payload_too_large"
+        chunked = httpx.post(
+            url + "/invocations",
+            content=iter([json.dumps(big).encode()]),
+            headers={"content-type": "application/json"},
+        )
+        assert chunked.status_code == 413
+
+
+def test_agent_exception_is_500_without_stack_trace() -> None:
+    with serve_app(create_app(settings(), agent=loaded(Failing()))) as url:
+        for path in ("/invocations", "/v1/responses"):
+            r = httpx.post(url + path, json=MSG)
+            assert r.status_code == 500
+            assert r.json()["error"]["code"] == "agent_error"
+            assert "hunter2" not in r.text
+            assert "Traceback" not in r.text
+
+
+def test_invalid_agent_output_is_a_clear_500() -> None:
+    with serve_app(create_app(settings(), agent=loaded(BadOutput()))) as url:
+        r = httpx.post(url + "/invocations", json=MSG)
+    assert r.status_code == 500
+    assert "invalid response" in r.json()["error"]["message"]
+
+
+def test_failure_after_first_byte_is_error_event_then_failed() -> None:
+    with serve_app(create_app(settings(), agent=loaded(Failing()))) as url:
+        r = httpx.post(url + "/v1/responses", json={"input": "x", "stream": True})
+        frames = sse_events(r.text)
+        names = [n for n, _ in frames]
+        assert names[-2:] == ["error", "response.failed"]
+        assert "response.output_text.delta" in names
+        failed = json.loads(frames[-1][1])["response"]
+        assert failed["status"] == "failed"
+        assert failed["error"]["code"] == "agent_error"
+        assert "hunter2" not in r.text
+
+        r = httpx.post(url + "/invocations", json={**MSG, "stream": True}, headers={"x-request-id": "r7"})
+        frames = sse_events(r.text)
+        assert frames[-1][1] == "[DONE]"
+        error = json.loads(frames[-2][1])
+        assert error == {
+            "type": "error",
+            "code": "agent_error",
+            "request_id": "r7",
+            "message": "the agent failed while handling this request",
+        }
+
+
+def test_health_ready_version_models(echo_url: str) -> None:
+    assert httpx.get(echo_url + "/health").json() == {"status": "ok"}
+    assert httpx.get(echo_url + "/ready").json()["status"] == "ready"
+    assert httpx.get(echo_url + "/version").json()["version"]
+    models = httpx.get(echo_url + "/v1/models").json()
+    assert models["data"][0]["id"] == "echo"
+
+
+def test_unknown_route_and_method_use_the_error_body(echo_url: str) -> None:
+    r = httpx.get(echo_url + "/nope")
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
+    r = httpx.get(echo_url + "/invocations")
+    assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed")
