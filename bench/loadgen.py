@@ -5,7 +5,7 @@ and sends the next, from the start of the warm-up until the end of the measured 
 finish inside the window are measured. The run is bounded twice: by ``max_requests`` and by a hard deadline
 (warm-up + duration + grace) after which the requests still in flight are cancelled and counted as unfinished.
 
-Run it in its own process (``python -m bench.loadgen < spec.json``) so it does not share an event loop with
+Run it in its own process (``python -m bench.loadgen SPEC_JSON``) so it does not share an event loop with
 the server it measures; it prints one JSON result.
 """
 
@@ -253,7 +253,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def main() -> int:
-    spec = LoadSpec.from_json(sys.stdin.read())
+    spec = LoadSpec.from_json(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())
     with asyncio.Runner(loop_factory=_new_loop) as runner:
         result = runner.run(run_load(spec))
     json.dump(result, sys.stdout)

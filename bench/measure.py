@@ -7,6 +7,7 @@ the load stopped).
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from bench.scenarios import Scenario
 from bench.servers import LOOPBACK, RunningServer
 from bench.stats import median_or_none
 
-__all__ = ["LoadgenError", "deferred_cpu", "measure", "slow_streams"]
+__all__ = ["LoadgenError", "deferred_cpu", "first_request_ms", "measure", "slow_streams"]
 
 _MB = 1024 * 1024
 _EXTRA_TIMEOUT_S = 60.0
@@ -96,6 +97,29 @@ def measure(
     return _medians([run_loadgen(spec) for _ in range(opts.repeat)])
 
 
+def first_request_ms(server: RunningServer, scenario: Scenario) -> float | None:
+    """Latency of the very first request of ``scenario`` (lazy initialisation shows here), or None on failure.
+
+    It also keeps a server's one-off set-up out of the measured window.
+    """
+    path = scenario.path(server.spec)
+    if path is None:
+        return None
+    conn = http.client.HTTPConnection(LOOPBACK, server.port, timeout=_EXTRA_TIMEOUT_S)
+    started = time.perf_counter()
+    try:
+        conn.request("POST", path, scenario.body(server.spec), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+    except OSError:
+        return None
+    finally:
+        conn.close()
+    if response.status != 200:
+        return None
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
 def deferred_cpu(server: RunningServer, tail: float) -> float:
     """Server CPU seconds consumed during ``tail`` seconds of silence right after a load."""
     before = server.cpu()
@@ -122,14 +146,10 @@ def slow_streams(server: RunningServer, path: str, body: str, streams: int, delt
         grace=5.0,
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadgen"],
-        stdin=subprocess.PIPE,
+        [sys.executable, "-m", "bench.loadgen", spec.to_json()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stdin is not None
-    proc.stdin.write(spec.to_json().encode())
-    proc.stdin.close()
     peak = rss_before
     deadline = time.monotonic() + _timeout(spec)
     while proc.poll() is None and time.monotonic() < deadline:

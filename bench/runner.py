@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.measure import LoadgenError, deferred_cpu, measure, slow_streams
+from bench.measure import LoadgenError, deferred_cpu, first_request_ms, measure, slow_streams
 from bench.options import BenchOptions
 from bench.procfs import process_tree
 from bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
@@ -69,7 +69,7 @@ def _load_one(server: RunningServer, scenarios: list[str], options: BenchOptions
         if scenario.path(server.spec) is None:
             runs[name] = {"status": "unsupported"}
             continue
-        runs[name] = {}
+        runs[name] = {"first_request_ms": first_request_ms(server, scenario)}
         for concurrency in options.concurrency:
             result = measure(server, scenario, concurrency, options)
             runs[name][str(concurrency)] = result
@@ -165,6 +165,10 @@ def _load_section(options: BenchOptions, workdir: Path) -> tuple[dict[str, Any],
     servers: dict[str, Any] = {}
     for name in _named(options, variants):
         servers[name] = _run_server(variants[name], scenarios, options, workdir)
+    if mlflow_note is None and not any(
+        record.get("status") == "ok" for name, record in servers.items() if name.startswith("mlflow")
+    ):
+        mlflow_note = "MLflow: not measured (its servers did not start or were not selected; see above)"
     return servers, mlflow_note
 
 

@@ -120,7 +120,9 @@ def start_server(spec: ServerSpec, workdir: Path, cwd: Path) -> RunningServer:
     deadline = started + spec.ready_timeout
     while time.perf_counter() < deadline:
         if proc.poll() is not None:
-            raise ServerStartError(f"{spec.name} exited with {proc.returncode}:\n{server.log_tail()}")
+            tail = server.log_tail()
+            last = tail.splitlines()[-1] if tail else ""
+            raise ServerStartError(f"{spec.name} exited with {proc.returncode} ({last})\n{tail}")
         if _ready(port, spec.ready_path):
             server.cold_start_s = time.perf_counter() - started
             return server

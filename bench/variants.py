@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def slow_variants(deltas: int, mlflow_python: str | None) -> dict[str, ServerSpe
 def _mlflow_agent_server(name: str, python: str, tracing: bool, slow_deltas: int = 0) -> ServerSpec:
     """MLflow's agent server (FastAPI on uvicorn, as ``AgentServer.run`` starts it) serving the echo agent."""
     env = {
+        **_venv_path(python),
         "PYTHONPATH": str(MLFLOW_DIR),
         "BENCH_MLFLOW_TRACING": "true" if tracing else "false",
         "BENCH_SLOW_DELTAS": str(slow_deltas),
@@ -111,12 +113,18 @@ def _mlflow_agent_server(name: str, python: str, tracing: bool, slow_deltas: int
     )
 
 
+def _venv_path(python: str) -> dict[str, str]:
+    """MLflow starts ``uvicorn`` by name: put the bin folder of the given python first on PATH."""
+    return {"PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def mlflow_variants(python: str, model_dir: Path) -> dict[str, ServerSpec]:
     """``mlflow models serve`` (no streaming, no /responses) and the agent server with tracing on and off."""
     serve = ServerSpec(
         name="mlflow-serve",
         kind="mlflow",
         argv=(python, "-m", "mlflow", "models", "serve", "-m", str(model_dir), *_MLFLOW_SERVE_FLAGS),
+        env=_venv_path(python),
         ready_path="/ping",
         paths={"invocations": "/invocations"},
         string_input=False,

@@ -45,7 +45,7 @@ def translate_errors(what: str) -> Iterator[None]:
         raise
     except exc.IntegrityError as error:
         raise Conflict(f"{what}: conflicts with existing data ({_first_line(error)})") from error
-    except exc.DataError as error:
+    except (exc.DataError, OverflowError) as error:
         raise InvalidArgument(f"{what}: invalid value ({_first_line(error)})") from error
     except (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError) as error:
         raise StoreUnavailable(f"{what}: store unavailable ({_first_line(error)})") from error

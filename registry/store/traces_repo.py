@@ -66,8 +66,9 @@ class TracesRepo:
 
     def log_traces(self, traces_: Sequence[TraceRecord], spans_: Sequence[SpanRecord] = ()) -> None:
         """Write a batch in one transaction; replaying the same batch changes nothing."""
-        trace_rows = [_trace_row(t) for t in traces_]
-        span_rows = [_span_row(s) for s in spans_]
+        # Deduplicate within the batch (last wins): PostgreSQL refuses to upsert one row twice per statement.
+        trace_rows = list({t.trace_id: _trace_row(t) for t in traces_}.values())
+        span_rows = list({(s.trace_id, s.span_id): _span_row(s) for s in spans_}.values())
         if not trace_rows and not span_rows:
             return
         columns = [c.name for c in traces.columns if c.name != "trace_id"]

@@ -34,6 +34,7 @@ def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
         cwd=ROOT,
     )
 
