@@ -1,0 +1,239 @@
+"""``runtime models``: log, register, alias, list and show models in the registry.
+
+Registry errors are printed here as one ``error: ...`` line with their own exit code (2 for bad usage, 1 for
+failures): the registry is a leaf package, so its exceptions are not part of ``runtime.errors`` that
+``runtime.cli.main`` catches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from registry import InvalidArgument, RegistryClient, RegistryError
+from registry.client import ResolvedModel
+
+__all__ = ["add_parser", "agent_validator"]
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def agent_validator() -> Callable[[Path], object] | None:
+    """Hook for ``log``: the runtime's check that a logged model folder loads and answers its input example.
+
+    Uses ``runtime.agents.loader.validate_agent_dir`` when the loader provides it, else falls back to loading
+    the agent with ``load_agent`` (import only), else validates nothing.
+    """
+    try:
+        from runtime.agents import loader
+    except ImportError:
+        return None
+    check: Callable[[Path], object] | None = getattr(loader, "validate_agent_dir", None)
+    if check is None:
+        check = getattr(loader, "load_agent", None)
+    return check
+
+
+def _client(args: argparse.Namespace) -> RegistryClient:
+    return RegistryClient(getattr(args, "store_url", None), getattr(args, "artifact_root", None))
+
+
+def _command(run: Callable[[argparse.Namespace, RegistryClient], int]) -> Command:
+    @functools.wraps(run)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            with _client(args) as client:
+                return run(args, client)
+        except RegistryError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return exc.exit_code
+
+    return wrapper
+
+
+def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"{what} {item!r} must look like key=value")
+        result[key] = value
+    return result
+
+
+def _json_file(path: str | None, what: str) -> Any:
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {what} {path!r}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise InvalidArgument(f"{what} {path!r} is not valid JSON: {exc}") from exc
+
+
+@_command
+def _log(args: argparse.Namespace, client: RegistryClient) -> int:
+    model = client.log_model(
+        args.path,
+        args.name,
+        params=_pairs(args.param, "--param"),
+        tags=_pairs(args.tag, "--tag"),
+        requirements=args.requirements,
+        code_paths=args.code_path or (),
+        config=args.config,
+        input_example=_json_file(args.input_example, "input example"),
+        prompts=args.prompt or (),
+        validate=None if args.no_validate else agent_validator(),
+    )
+    print(model.uri)
+    return 0
+
+
+@_command
+def _register(args: argparse.Namespace, client: RegistryClient) -> int:
+    print(client.register_model(args.uri, args.name).version)
+    return 0
+
+
+@_command
+def _alias(args: argparse.Namespace, client: RegistryClient) -> int:
+    if args.delete:
+        if args.version is not None:
+            raise InvalidArgument("alias --delete takes NAME ALIAS, without a version")
+        client.delete_alias(args.name, args.alias)
+        return 0
+    if args.version is None:
+        raise InvalidArgument("alias needs NAME ALIAS VERSION (or --delete NAME ALIAS)")
+    version = client.set_alias(args.name, args.alias, args.version)
+    print(f"{args.name}@{args.alias} -> {version.version}")
+    return 0
+
+
+def _time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+@_command
+def _list(args: argparse.Namespace, client: RegistryClient) -> int:
+    models = client.list_registered_models()
+    if args.json:
+        print(json.dumps([m.model_dump(mode="json") for m in models], indent=2))
+        return 0
+    rows = [["NAME", "LATEST", "ALIASES", "UPDATED"]]
+    for model in models:
+        aliases = ", ".join(f"{a}={v}" for a, v in sorted(model.aliases.items())) or "-"
+        latest = str(model.latest_version or "-")
+        rows.append([model.name, latest, aliases, _time(model.last_updated_time)])
+    print(_table(rows) if len(rows) > 1 else "no registered models")
+    return 0
+
+
+def _show_json(resolved: ResolvedModel) -> str:
+    return json.dumps(
+        {
+            "model": resolved.model.model_dump(mode="json"),
+            "version": resolved.version.model_dump(mode="json") if resolved.version else None,
+            "local_path": str(resolved.local_path),
+        },
+        indent=2,
+    )
+
+
+def _show_text(resolved: ResolvedModel) -> str:
+    model, version = resolved.model, resolved.version
+
+    def joined(values: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(values.items())) or "-"
+
+    source = "-"
+    if model.source is not None:
+        source = model.source.commit + (" (dirty)" if model.source.dirty else "")
+    rows = [
+        ["uri", model.uri],
+        ["name", model.name],
+        ["status", model.status.value + (f" ({model.status_message})" if model.status_message else "")],
+    ]
+    if version is not None:
+        aliases = f" (aliases: {', '.join(version.aliases)})" if version.aliases else ""
+        rows.append(["version", f"{version.name}/{version.version}{aliases}"])
+    rows += [
+        ["params", joined(model.params)],
+        ["tags", joined(model.tags)],
+        ["metrics", joined(model.metrics)],
+        ["source", source],
+        ["prompts", ", ".join(model.prompts) or "-"],
+        ["artifacts", str(resolved.local_path)],
+        ["created", _time(model.creation_time)],
+    ]
+    return _table(rows)
+
+
+@_command
+def _show(args: argparse.Namespace, client: RegistryClient) -> int:
+    resolved = client.resolve(args.uri)
+    print(_show_json(resolved) if args.json else _show_text(resolved))
+    return 0
+
+
+def _store_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--store-url", default=default, help="registry store (env RUNTIME_STORE_URL)")
+    parser.add_argument(
+        "--artifact-root", default=default, help="artifact folder (env RUNTIME_ARTIFACT_ROOT)"
+    )
+
+
+def add_parser(subparsers: Any) -> None:
+    group = subparsers.add_parser("models", help="log, register, alias and inspect models")
+    _store_options(group, None)
+    # Sub-commands accept the same options after their own name; SUPPRESS keeps the group's value otherwise.
+    common = argparse.ArgumentParser(add_help=False)
+    _store_options(common, argparse.SUPPRESS)
+    commands = group.add_subparsers(dest="models_command", metavar="COMMAND")
+    commands.required = True
+
+    log = commands.add_parser("log", parents=[common], help="log an agent code file as a LoggedModel")
+    log.add_argument("path", help="the agent's code file")
+    log.add_argument("--name", required=True)
+    log.add_argument("--param", action="append", metavar="K=V")
+    log.add_argument("--tag", action="append", metavar="K=V")
+    log.add_argument("--requirements", metavar="FILE")
+    log.add_argument("--code-path", action="append", metavar="DIR")
+    log.add_argument("--config", metavar="FILE")
+    log.add_argument("--input-example", metavar="FILE", help="JSON request used to check the model answers")
+    log.add_argument("--prompt", action="append", metavar="URI", help="prompts:/ URI the model uses")
+    log.add_argument("--no-validate", action="store_true", help="skip loading the agent before READY")
+    log.set_defaults(func=_log)
+
+    register = commands.add_parser("register", parents=[common], help="register a model URI as a new version")
+    register.add_argument("uri")
+    register.add_argument("--name", required=True)
+    register.set_defaults(func=_register)
+
+    alias = commands.add_parser("alias", parents=[common], help="point an alias at a version, or --delete it")
+    alias.add_argument("--delete", action="store_true")
+    alias.add_argument("name")
+    alias.add_argument("alias")
+    alias.add_argument("version", nargs="?")
+    alias.set_defaults(func=_alias)
+
+    listing = commands.add_parser("list", parents=[common], help="list registered models")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=_list)
+
+    show = commands.add_parser("show", parents=[common], help="show what a models:/ URI resolves to")
+    show.add_argument("uri")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_show)

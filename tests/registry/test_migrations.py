@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from registry.entities import ModelStatus, new_model_id
+from registry.store import SqlStore, migrate
+from registry.store.engine import Database
+from registry.store.tables import metadata
+
+
+def test_store_created_at_first_revision_upgrades_on_open_and_keeps_its_data(store_url: str) -> None:
+    db = Database(store_url)
+    try:
+        migrate.upgrade(db, "0001")
+        assert migrate.current_revision(db) == "0001"
+        assert "traces" not in inspect(db.engine).get_table_names()
+        model_id = new_model_id()
+        with db.write("seed") as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO logged_models (model_id, name, status, params, tags, metrics, artifact_location,"
+                    " prompts, creation_time, last_updated_time)"
+                    " VALUES (:id, 'old', 'READY', '{}', '{}', '{}', 'models/old', '[]', 1, 1)"
+                ),
+                {"id": model_id},
+            )
+    finally:
+        db.dispose()
+
+    with SqlStore(store_url) as store:
+        assert store.schema_revision() == migrate.head_revision() == "0002"
+        assert store.get_logged_model(model_id).status is ModelStatus.READY
+        assert store.create_model_version("old", model_id).version == 1
+        assert store.search_traces() == ([], None)
+
+
+def test_head_schema_matches_the_table_definitions(store: SqlStore, store_url: str) -> None:
+    """The migrations and ``tables.py`` must describe the same schema, or autogenerate would see drift."""
+    db = Database(store_url)
+    try:
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        db.dispose()
+    assert diff == []
+
+
+def test_opening_a_store_at_head_runs_no_migration(store: SqlStore, store_url: str) -> None:
+    db = Database(store_url)
+    try:
+        migrate.upgrade(db)
+        assert migrate.current_revision(db) == "0002"
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url"])
+def test_unsupported_store_urls_are_invalid_arguments(url: str) -> None:
+    from registry.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="store URL"):
+        SqlStore(url)
+
+
+def test_unreachable_postgres_is_store_unavailable() -> None:
+    from registry.errors import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable, match="store unavailable"):
+        SqlStore("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
