@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from runtime.config import Settings
 from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
 from runtime.loading import load_target
 from runtime.middleware import ApiKeyAuth, Limits, RequestId
+from runtime.model_source import AliasFollower, is_moving_uri, registry_client
 from runtime.routes import health, invocations, responses
 from runtime.routes.errors import error_response
 from runtime.serving import AgentService, AgentSlot, LoadedAgent
@@ -54,10 +56,11 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
+        async with follow_alias(settings, slot, executor):
+            try:
+                yield
+            finally:
+                executor.shutdown(wait=False, cancel_futures=True)
 
     routes = [
         Route("/invocations", invocations.invocations, methods=["POST"]),
@@ -84,6 +87,26 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
     app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
     app.add_middleware(RequestId)
     return app
+
+
+@contextlib.asynccontextmanager
+async def follow_alias(
+    settings: Settings, slot: AgentSlot, executor: ThreadPoolExecutor
+) -> AsyncIterator[None]:
+    """While serving an alias or ``latest`` URI, keep the slot on the version it points at."""
+    if not is_moving_uri(settings.model):
+        yield
+        return
+    client = registry_client(settings)
+    follower = AliasFollower(settings.model, slot, client, executor, settings.alias_poll_interval)
+    task = asyncio.create_task(follower.run(), name="alias-follower")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        client.close()
 
 
 def app_from_env() -> Starlette:

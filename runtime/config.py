@@ -52,6 +52,7 @@ class Settings:
     metrics: bool = _env(True, "Serve Prometheus metrics on /metrics.")
     capture_content: bool = _env(True, "Keep request/response previews on traces.")
     autotrace: bool = _env(True, "Trace calls agents make through the openai SDK.")
+    alias_poll_interval: float = _env(2.0, "Seconds between checks of a served alias (models:/name@alias).")
     log_level: str = _env("info", "Log level.")
     access_log: bool = _env(False, "Log one line per HTTP request (uvicorn's access log).")
 

@@ -17,7 +17,7 @@ __all__ = ["load_target"]
 
 def load_target(target: str, settings: Settings, executor: Executor | None = None) -> LoadedAgent:
     if target.startswith("models:/"):
-        from runtime.registry_models import load_model_uri  # type: ignore[import-not-found]  # next step
+        from runtime.model_source import load_model_uri
 
         loaded: LoadedAgent = load_model_uri(target, settings, executor)
         return loaded

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from registry.errors import RegistryError
+from registry.model_files import MANIFEST_FILE, read_manifest
 from runtime.agents.registration import capture_agent
 from runtime.errors import AgentLoadError
 
@@ -72,9 +74,12 @@ def find_code_file(folder: Path) -> Path:
 
 
 def load_agent(target: str | Path) -> Any:
-    """A ``.py`` file, or a folder: an MLflow model (``MLmodel``) or a folder holding one agent file."""
+    """A ``.py`` file, or a folder: a logged model (``model.json``), an MLflow model (``MLmodel``), or a
+    folder holding one agent file."""
     path = Path(target)
     if path.is_dir():
+        if (path / MANIFEST_FILE).is_file():
+            return _load_logged_model(path)
         if (path / "MLmodel").is_file():
             from runtime.agents.mlflow_model import load_mlflow_model
 
@@ -83,6 +88,18 @@ def load_agent(target: str | Path) -> Any:
         extra = [code_dir] if code_dir.is_dir() else []
         return load_agent_file(find_code_file(path), code_paths=extra)
     return load_agent_file(path)
+
+
+def _load_logged_model(folder: Path) -> Any:
+    try:
+        manifest = read_manifest(folder)
+    except RegistryError as exc:
+        raise AgentLoadError(exc.message) from exc
+    code = manifest.get("code")
+    if not isinstance(code, str) or not (folder / code).is_file():
+        raise AgentLoadError(f"{folder / MANIFEST_FILE} names no agent code file that exists")
+    extra = [folder / str(p) for p in manifest.get("code_paths") or []]
+    return load_agent_file(folder / code, code_paths=extra)
 
 
 def _mlflow_model() -> Any:

@@ -1,0 +1,123 @@
+"""Serving registry models: resolve a ``models:/`` URI to a loaded agent, and follow an alias as it moves.
+
+When the served URI is an alias (``models:/support-bot@champion``) or ``latest``, :class:`AliasFollower`
+re-resolves it every ``interval`` seconds (and at once when told to, e.g. by a Redis notification). A new
+version is loaded and must answer its input example, off the event loop, before the slot is swapped; requests
+in flight keep the agent they started with. A version that fails to load leaves the old one serving, and the
+failure is logged and reported on ``/ready``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import Executor
+
+from registry.client import RegistryClient, ResolvedModel
+from registry.errors import RegistryError
+from registry.uris import ModelAliasURI, ModelLatestURI, parse_model_uri
+from runtime.agents.loader import load_agent
+from runtime.agents.runner import AgentRunner
+from runtime.agents.validate import answer_example, input_example
+from runtime.config import Settings
+from runtime.errors import AgentLoadError, NotFound, RuntimeErrorBase
+from runtime.protocol.call import ModelInfo
+from runtime.serving import AgentSlot, LoadedAgent
+
+__all__ = ["AliasFollower", "is_moving_uri", "load_model_uri", "load_resolved"]
+
+log = logging.getLogger("runtime.models")
+
+
+def is_moving_uri(uri: str) -> bool:
+    return uri.startswith("models:/") and isinstance(parse_model_uri(uri), ModelAliasURI | ModelLatestURI)
+
+
+def registry_client(settings: Settings) -> RegistryClient:
+    return RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root)
+
+
+def _resolve(client: RegistryClient, uri: str) -> ResolvedModel:
+    try:
+        return client.resolve(uri)
+    except RegistryError as exc:
+        raise NotFound(exc.message) if exc.status == 404 else AgentLoadError(exc.message) from exc
+
+
+def load_resolved(resolved: ResolvedModel, uri: str, executor: Executor | None = None) -> LoadedAgent:
+    if not resolved.local_path.is_dir():
+        raise AgentLoadError(f"the files of {resolved.model.uri} are missing from the artifact store")
+    agent = load_agent(resolved.local_path)
+    try:
+        runner = AgentRunner(agent, executor=executor)
+    except TypeError as exc:
+        raise AgentLoadError(str(exc)) from exc
+    model, version = resolved.model, resolved.version
+    info = ModelInfo(
+        name=version.name if version else model.name,
+        model_id=model.model_id,
+        version=str(version.version) if version else None,
+        uri=uri,
+        source_commit=model.source.commit if model.source else None,
+    )
+    return LoadedAgent(runner=runner, info=info)
+
+
+def load_model_uri(uri: str, settings: Settings, executor: Executor | None = None) -> LoadedAgent:
+    with registry_client(settings) as client:
+        resolved = _resolve(client, uri)
+    return load_resolved(resolved, uri, executor)
+
+
+class AliasFollower:
+    """Keeps ``slot`` on whatever ``uri`` points at now. Run :meth:`run` as a lifespan task."""
+
+    def __init__(
+        self, uri: str, slot: AgentSlot, client: RegistryClient, executor: Executor | None, interval: float
+    ) -> None:
+        self.uri = uri
+        self.slot = slot
+        self.client = client
+        self.executor = executor
+        self.interval = interval
+        self.wake = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=self.interval)
+            self.wake.clear()
+            await self.check()
+
+    async def check(self) -> bool:
+        """Swap in the version the URI points at if it changed; True when a swap happened."""
+        try:
+            resolved = await asyncio.to_thread(_resolve, self.client, self.uri)
+        except RuntimeErrorBase as exc:
+            self._failed(f"cannot resolve {self.uri}: {exc.message}")
+            return False
+        if resolved.model.model_id == self.slot.current.info.model_id:
+            return False
+        try:
+            fresh = await asyncio.to_thread(load_resolved, resolved, self.uri, self.executor)
+            example = input_example(resolved.local_path)
+            if example is not None:
+                await answer_example(fresh.runner, example)
+        except RuntimeErrorBase as exc:
+            self._failed(f"{resolved.model.uri} did not load: {exc.message}")
+            return False
+        previous = self.slot.swap(fresh)
+        log.info(
+            "%s now serves %s (version %s, was %s)",
+            self.uri,
+            fresh.info.model_id,
+            fresh.info.version,
+            previous.info.version,
+        )
+        return True
+
+    def _failed(self, message: str) -> None:
+        if message != self.slot.last_error:
+            log.error("%s; the current version keeps serving", message)
+        self.slot.last_error = message
