@@ -80,7 +80,8 @@ def _first_request(record: dict[str, Any]) -> float | None:
 
 
 def _server_lines(servers: dict[str, Any]) -> list[str]:
-    head = f"{'server':<26}{'cold start s':>13}{'1st req ms':>11}{'RSS idle MB':>12}{'RSS after MB':>13}{'max/proc MB':>12}"
+    head = f"{'server':<26}{'cold start s':>13}{'1st req ms':>11}{'RSS idle MB':>12}"
+    head += f"{'RSS after MB':>13}{'max/proc MB':>12}"
     head += f"{'procs':>6}{'load CPU s':>11}{'deferred CPU s':>15}"
     lines = [head, "-" * len(head)]
     for name, rec in servers.items():
