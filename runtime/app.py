@@ -14,12 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from registry.client import RegistryClient
+from registry.errors import RegistryError
 from runtime.config import Settings
 from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
 from runtime.loading import load_target
 from runtime.middleware import ApiKeyAuth, Limits, RequestId
 from runtime.model_source import AliasFollower, is_moving_uri, registry_client
-from runtime.routes import health, invocations, responses
+from runtime.routes import health, invocations, models_api, responses
 from runtime.routes.errors import error_response
 from runtime.serving import AgentService, AgentSlot, LoadedAgent
 from runtime.state import RuntimeState
@@ -52,15 +54,17 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         agent.runner._executor = executor  # the runner uses the app's pool from now on
     slot = AgentSlot(agent)
     service = AgentService(slot, timeout=settings.request_timeout)
-    state = RuntimeState(settings=settings, service=service)
+    registry = registry_client(settings)
+    state = RuntimeState(settings=settings, service=service, resources={"registry": registry})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with follow_alias(settings, slot, executor):
+        async with follow_alias(settings, slot, registry, executor):
             try:
                 yield
             finally:
                 executor.shutdown(wait=False, cancel_futures=True)
+                registry.close()
 
     routes = [
         Route("/invocations", invocations.invocations, methods=["POST"]),
@@ -71,11 +75,18 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         Route("/ready", health.ready, methods=["GET"]),
         Route("/version", health.version, methods=["GET"]),
         Route("/v1/models", health.models, methods=["GET"]),
+        *models_api.routes,
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={RuntimeErrorBase: _render, Exception: _render, 404: _render, 405: _render},
+        exception_handlers={
+            RuntimeErrorBase: _render,
+            RegistryError: _render,
+            Exception: _render,
+            404: _render,
+            405: _render,
+        },
     )
     app.state.runtime = state
     app.add_middleware(
@@ -84,20 +95,20 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         max_concurrency=settings.max_concurrency,
         limited=AGENT_PATHS,
     )
-    app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    # Admin keys are serving keys too: an operator with one can read as well as write.
+    app.add_middleware(ApiKeyAuth, keys=settings.api_keys + settings.admin_keys if settings.api_keys else ())
     app.add_middleware(RequestId)
     return app
 
 
 @contextlib.asynccontextmanager
 async def follow_alias(
-    settings: Settings, slot: AgentSlot, executor: ThreadPoolExecutor
+    settings: Settings, slot: AgentSlot, client: RegistryClient, executor: ThreadPoolExecutor
 ) -> AsyncIterator[None]:
     """While serving an alias or ``latest`` URI, keep the slot on the version it points at."""
     if not is_moving_uri(settings.model):
         yield
         return
-    client = registry_client(settings)
     follower = AliasFollower(settings.model, slot, client, executor, settings.alias_poll_interval)
     task = asyncio.create_task(follower.run(), name="alias-follower")
     try:
@@ -106,7 +117,6 @@ async def follow_alias(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        client.close()
 
 
 def app_from_env() -> Starlette:
