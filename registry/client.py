@@ -335,6 +335,7 @@ def _version(value: int | str) -> int:
 
 
 def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
+    """The most specific error: for a union (text or chat template), the branch the input meant."""
+    error = max(exc.errors(), key=lambda e: len(e["loc"]))
     where = ".".join(str(part) for part in error["loc"])
     return f"{where}: {error['msg']}" if where else str(error["msg"])

@@ -124,7 +124,7 @@ class Database:
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
 
     def insert_new(self, conn: Connection, table: Table, keys: list[str], row: dict[str, Any]) -> bool:
-        """Insert ``row`` unless its key exists; True when inserted (RETURNING, since rowcount is unreliable)."""
+        """Insert ``row`` unless its key exists; True when inserted (RETURNING: rowcount is unreliable)."""
         stmt = self.insert_ignore(table, keys).values(**row).returning(table.c[keys[0]])
         return conn.execute(stmt).first() is not None
 

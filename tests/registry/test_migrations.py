@@ -21,8 +21,8 @@ def test_store_created_at_first_revision_upgrades_on_open_and_keeps_its_data(sto
         with db.write("seed") as conn:
             conn.execute(
                 text(
-                    "INSERT INTO logged_models (model_id, name, status, params, tags, metrics, artifact_location,"
-                    " prompts, creation_time, last_updated_time)"
+                    "INSERT INTO logged_models (model_id, name, status, params, tags, metrics,"
+                    " artifact_location, prompts, creation_time, last_updated_time)"
                     " VALUES (:id, 'old', 'READY', '{}', '{}', '{}', 'models/old', '[]', 1, 1)"
                 ),
                 {"id": model_id},

@@ -68,7 +68,7 @@ def test_versions_count_from_one_and_are_never_reused(store: SqlStore) -> None:
 
 
 def test_versions_are_immutable_once_registered(store: SqlStore) -> None:
-    """Registering again makes a new version; nothing rewrites an existing one (the store has no such call)."""
+    """Registering again makes a new version; nothing rewrites an existing one (no call exists)."""
     first, second = ready_model(store), ready_model(store)
     v1 = store.create_model_version("bot", first.model_id)
     store.create_model_version("bot", second.model_id)

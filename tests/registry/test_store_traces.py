@@ -199,7 +199,7 @@ def test_assessments_crud_and_search(store: SqlStore, traffic: list[str]) -> Non
     with pytest.raises(AlreadyExists):
         store.log_assessment(passing)
     store.delete_assessment(failed.assessment_id)
-    with pytest.raises(NotFound, match="assessment .* not found"):
+    with pytest.raises(NotFound, match=r"assessment .* not found"):
         store.get_assessment(failed.assessment_id)
     with pytest.raises(NotFound):
         store.delete_assessment(failed.assessment_id)

@@ -61,7 +61,7 @@ def test_partial_format_leaves_unfilled_placeholders_for_a_later_pass() -> None:
 
 
 def test_wrong_variable_type_is_a_clear_error() -> None:
-    with pytest.raises(InvalidArgument, match="variable 'a' .* must be a string, number or bool, not list"):
+    with pytest.raises(InvalidArgument, match=r"variable 'a' .* must be a string, number or bool, not list"):
         prompt("{{ a }}").format(a=[1, 2])
 
 

@@ -72,7 +72,7 @@ def test_malformed_model_uris_are_rejected_with_the_accepted_forms(uri: str, mes
     ["models:/x/1", "prompts:/", "prompts:/name", "prompts:/name/zero", "prompts:/a/b/c", "prompts:/a@"],
 )
 def test_malformed_prompt_uris_are_rejected(uri: str) -> None:
-    with pytest.raises(InvalidArgument, match="prompt URI|invalid version"):
+    with pytest.raises(InvalidArgument, match=r"prompt URI|invalid version"):
         parse_prompt_uri(uri)
 
 
