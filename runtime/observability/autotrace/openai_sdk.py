@@ -1,0 +1,187 @@
+"""Auto-tracing of the official ``openai`` SDK: ``chat.completions.create`` and ``responses.create``.
+
+The composition root calls :func:`instrument_openai` at app start (and :func:`uninstrument_openai` at
+shutdown); both are idempotent and reference-counted, so two apps in one process share one patch and the
+original methods come back when the last app goes. The patched methods cost one context lookup outside a
+served request and change nothing there: only calls made by an agent while it serves a request get a span
+(on that app's tracer, under the request's trace), which is what "on by default in served agents" means.
+
+Streams keep their type (agents may ``isinstance``-check them or use them as context managers): the wrapper
+swaps the stream's internal iterator for one that watches the chunks, and wraps ``close``, so the span ends
+when the stream is exhausted, fails or is closed early. If a future SDK drops that internal iterator the
+span ends at once, marked incomplete, rather than breaking the agent.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from runtime.observability.autotrace.llm_call import LLMCall
+from runtime.observability.context import current_request
+
+__all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
+
+log = logging.getLogger("runtime.observability.autotrace")
+
+# (module, class, API kind, async)
+_TARGETS = (
+    ("openai.resources.chat.completions", "Completions", "chat", False),
+    ("openai.resources.chat.completions", "AsyncCompletions", "chat", True),
+    ("openai.resources.responses", "Responses", "responses", False),
+    ("openai.resources.responses", "AsyncResponses", "responses", True),
+)
+_MARK = "__runtime_autotrace_original__"
+
+_lock = threading.Lock()
+_users = 0
+_patched: list[tuple[Any, Any]] = []
+
+
+def _start(api: str, kwargs: dict[str, Any]) -> LLMCall | None:
+    request = current_request()
+    if request is None:
+        return None
+    try:
+        return LLMCall(request, api, kwargs)
+    except Exception:
+        log.debug("could not start an LLM span", exc_info=True)
+        return None
+
+
+def _sync_create(original: Callable[..., Any], api: str) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = _start(api, kwargs)
+        if call is None:
+            return original(self, *args, **kwargs)
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        return _observe(result, call, is_async=False)
+
+    setattr(create, _MARK, original)
+    return create
+
+
+def _async_create(original: Callable[..., Any], api: str) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = _start(api, kwargs)
+        if call is None:
+            return await original(self, *args, **kwargs)
+        try:
+            result = await original(self, *args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        return _observe(result, call, is_async=True)
+
+    setattr(create, _MARK, original)
+    return create
+
+
+def _observe(result: Any, call: LLMCall, *, is_async: bool) -> Any:
+    iterator = getattr(result, "_iterator", None)
+    if iterator is None or not hasattr(result, "response"):  # a complete response, not a stream
+        call.response(result)
+        return result
+    try:
+        if is_async:
+            result._iterator = _watch_async(iterator, call)
+            result.close = _closing_async(result.close, call)
+        else:
+            result._iterator = _watch(iterator, call)
+            result.close = _closing(result.close, call)
+    except Exception:
+        log.debug("could not watch an openai stream", exc_info=True)
+        call.end(completed=False)
+    return result
+
+
+def _watch(iterator: Iterator[Any], call: LLMCall) -> Iterator[Any]:
+    try:
+        for chunk in iterator:
+            call.chunk(chunk)
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    call.end(completed=True)
+
+
+async def _watch_async(iterator: AsyncIterator[Any], call: LLMCall) -> AsyncIterator[Any]:
+    try:
+        async for chunk in iterator:
+            call.chunk(chunk)
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    call.end(completed=True)
+
+
+def _closing(close: Callable[[], None], call: LLMCall) -> Callable[[], None]:
+    def wrapped() -> None:
+        try:
+            close()
+        finally:
+            call.end(completed=False)
+
+    return wrapped
+
+
+def _closing_async(close: Callable[[], Any], call: LLMCall) -> Callable[[], Any]:
+    async def wrapped() -> None:
+        try:
+            await close()
+        finally:
+            call.end(completed=False)
+
+    return wrapped
+
+
+def instrument_openai() -> bool:
+    """Patch the SDK (once per process, counted); False when the ``openai`` package is not installed."""
+    global _users
+    with _lock:
+        if _users == 0:
+            try:
+                targets = [(getattr(importlib.import_module(m), c), api, a) for m, c, api, a in _TARGETS]
+            except (ImportError, AttributeError):
+                return False
+            for cls, api, is_async in targets:
+                current = cls.create
+                if hasattr(current, _MARK):  # patched already (another copy of this module)
+                    continue
+                _patched.append((cls, current))
+                cls.create = (_async_create if is_async else _sync_create)(current, api)
+        _users += 1
+        return True
+
+
+def uninstrument_openai() -> None:
+    """Drop one user of the patch; the last one restores the SDK's own methods."""
+    global _users
+    with _lock:
+        if _users == 0:
+            return
+        _users -= 1
+        if _users == 0:
+            while _patched:
+                cls, original = _patched.pop()
+                cls.create = original
+
+
+def is_instrumented() -> bool:
+    return _users > 0

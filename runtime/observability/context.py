@@ -1,0 +1,32 @@
+"""What a request's OpenTelemetry context carries besides the current span.
+
+The telemetry stores one :class:`RequestTracing` in the context it attaches for the agent. Agent-side code
+(``span``/``trace``, the openai auto-tracing, ``record_prompt``) finds through it the tracer of the app
+serving the request, whether content may be captured, and the root span, without any global lookup: two
+apps in one process (tests, a canary pair) each keep their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span, Tracer
+
+__all__ = ["REQUEST_KEY", "RequestTracing", "current_request"]
+
+REQUEST_KEY = otel_context.create_key("runtime-request")
+
+
+@dataclass(slots=True, eq=False)
+class RequestTracing:
+    tracer: Tracer
+    capture_content: bool
+    root: Span
+    prompts: list[str] = field(default_factory=list)
+
+
+def current_request() -> RequestTracing | None:
+    """The request being served in this context, or None outside a served request."""
+    value = otel_context.get_value(REQUEST_KEY)
+    return value if isinstance(value, RequestTracing) else None

@@ -1,0 +1,237 @@
+"""A small Prometheus registry: counters, gauges and histograms rendered in the text exposition format 0.0.4.
+
+Why not ``prometheus_client``: its ``labels()`` lookup, per-sample locking and multiprocess machinery cost
+more per request than the whole rest of our telemetry, and the runtime needs four metric kinds and one
+format. Here the request path pays for one cached child lookup (callers keep the child) and one uncontended
+lock per update; everything else (cumulative buckets, escaping, formatting) happens at scrape time.
+Label strings are escaped once, when a child is created.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from typing import Generic, TypeVar
+
+__all__ = [
+    "CONTENT_TYPE",
+    "CallbackMetric",
+    "Counter",
+    "Gauge",
+    "Histogram",
+    "Registry",
+]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels_text(names: Sequence[str], values: Sequence[str]) -> str:
+    return ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
+
+
+def _number(value: float) -> str:
+    if value == math.inf:
+        return "+Inf"
+    if value == -math.inf:
+        return "-Inf"
+    if isinstance(value, int) or value.is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _braced(text: str) -> str:
+    return "{" + text + "}" if text else ""
+
+
+class _Child:
+    __slots__ = ("_lock", "labels")
+
+    def __init__(self, labels: str) -> None:
+        self.labels = labels
+        self._lock = threading.Lock()
+
+
+class CounterChild(_Child):
+    __slots__ = ("value",)
+
+    def __init__(self, labels: str) -> None:
+        super().__init__(labels)
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        with self._lock:
+            self.value += amount
+
+
+class GaugeChild(CounterChild):
+    __slots__ = ()
+
+    def dec(self, amount: float = 1.0) -> None:
+        with self._lock:
+            self.value -= amount
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+
+class HistogramChild(_Child):
+    __slots__ = ("_bounds", "_counts", "_sum")
+
+    def __init__(self, labels: str, bounds: tuple[float, ...]) -> None:
+        super().__init__(labels)
+        self._bounds = bounds
+        self._counts = [0] * (len(bounds) + 1)  # per bucket, not cumulative; the last one is +Inf
+        self._sum = 0.0
+
+    def observe(self, value: float) -> None:
+        index = bisect_left(self._bounds, value)  # first bound >= value: Prometheus buckets are "le"
+        with self._lock:
+            self._counts[index] += 1
+            self._sum += value
+
+    def snapshot(self) -> tuple[list[int], float]:
+        with self._lock:
+            return list(self._counts), self._sum
+
+
+C = TypeVar("C", bound=_Child)
+M = TypeVar("M", "Counter", "Gauge", "Histogram", "CallbackMetric")
+
+
+class _Family(Generic[C]):
+    kind = "untyped"
+    suffix = ""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], C] = {}
+        self._lock = threading.Lock()
+
+    def labels(self, *values: str) -> C:
+        """The child for these label values; cheap after the first call, but callers should keep it."""
+        child = self._children.get(values)
+        if child is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
+            with self._lock:
+                child = self._children.get(values)
+                if child is None:
+                    child = self._new_child(_labels_text(self.labelnames, values))
+                    self._children[values] = child
+        return child
+
+    def _new_child(self, labels: str) -> C:
+        raise NotImplementedError
+
+    def children(self) -> list[C]:
+        return list(self._children.values())
+
+    def render(self, out: list[str]) -> None:
+        out.append(f"# HELP {self.name} {_escape(self.documentation)}")
+        out.append(f"# TYPE {self.name} {self.kind}")
+        for child in self.children():
+            self._render_child(child, out)
+
+    def _render_child(self, child: C, out: list[str]) -> None:
+        raise NotImplementedError
+
+
+class Counter(_Family[CounterChild]):
+    """Monotonic count; the family is named without ``_total`` and its samples with it (OpenMetrics style)."""
+
+    kind = "counter"
+
+    def _new_child(self, labels: str) -> CounterChild:
+        return CounterChild(labels)
+
+    def _render_child(self, child: CounterChild, out: list[str]) -> None:
+        out.append(f"{self.name}_total{_braced(child.labels)} {_number(child.value)}")
+
+
+class Gauge(_Family[GaugeChild]):
+    kind = "gauge"
+
+    def _new_child(self, labels: str) -> GaugeChild:
+        return GaugeChild(labels)
+
+    def _render_child(self, child: GaugeChild, out: list[str]) -> None:
+        out.append(f"{self.name}{_braced(child.labels)} {_number(child.value)}")
+
+
+class Histogram(_Family[HistogramChild]):
+    kind = "histogram"
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], buckets: Iterable[float]
+    ) -> None:
+        super().__init__(name, documentation, labelnames)
+        self.bounds = tuple(sorted(float(b) for b in buckets if b != math.inf))
+        self._le = [repr(b) for b in self.bounds]
+
+    def _new_child(self, labels: str) -> HistogramChild:
+        return HistogramChild(labels, self.bounds)
+
+    def _render_child(self, child: HistogramChild, out: list[str]) -> None:
+        counts, total = child.snapshot()
+        prefix = child.labels + "," if child.labels else ""
+        running = 0
+        for le, count in zip([*self._le, "+Inf"], counts, strict=True):
+            running += count
+            out.append(f'{self.name}_bucket{{{prefix}le="{le}"}} {running}')
+        out.append(f"{self.name}_sum{_braced(child.labels)} {_number(total)}")
+        out.append(f"{self.name}_count{_braced(child.labels)} {running}")
+
+
+class CallbackMetric:
+    """A counter or gauge whose samples are read at scrape time: queue depths, counts kept elsewhere."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        kind: str,
+        labelnames: Sequence[str],
+        read: Callable[[], Iterable[tuple[Sequence[str], float]]],
+    ) -> None:
+        if kind not in ("counter", "gauge"):
+            raise ValueError(f"unsupported callback metric kind {kind!r}")
+        self.name = name
+        self.documentation = documentation
+        self.kind = kind
+        self.labelnames = tuple(labelnames)
+        self._read = read
+
+    def render(self, out: list[str]) -> None:
+        out.append(f"# HELP {self.name} {_escape(self.documentation)}")
+        out.append(f"# TYPE {self.name} {self.kind}")
+        sample = f"{self.name}_total" if self.kind == "counter" else self.name
+        for values, value in self._read():
+            out.append(f"{sample}{_braced(_labels_text(self.labelnames, values))} {_number(value)}")
+
+
+class Registry:
+    """Metrics in registration order; ``render`` is safe to call while other threads update them."""
+
+    def __init__(self) -> None:
+        self._metrics: list[Counter | Gauge | Histogram | CallbackMetric] = []
+
+    def register(self, metric: M) -> M:
+        if any(m.name == metric.name for m in self._metrics):
+            raise ValueError(f"metric {metric.name} is already registered")
+        self._metrics.append(metric)
+        return metric
+
+    def render(self) -> bytes:
+        out: list[str] = []
+        for metric in self._metrics:
+            metric.render(out)
+        out.append("")
+        return "\n".join(out).encode()

@@ -1,0 +1,147 @@
+"""Build the observability of one app from its settings: tracer provider, exporters, metrics, telemetry.
+
+Called by the composition root, which alone decides what becomes process-global (the global tracer
+provider, the openai patch). Everything built here belongs to one app and is closed by
+:meth:`Observability.shutdown` from the app's lifespan.
+
+Standard OpenTelemetry configuration applies: ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (the SDK's
+resource detection), ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` (the SDK's sampler), the
+``OTEL_EXPORTER_OTLP_*`` variables (an additional OTLP/HTTP exporter when an endpoint is set), the
+``OTEL_BSP_*`` batch settings (also used by the store exporter) and ``OTEL_SDK_DISABLED``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from runtime.config import Settings
+from runtime.observability import attributes as a
+from runtime.observability.ids import RequestIdGenerator
+from runtime.observability.lazy_store import LazyStore
+from runtime.observability.metrics import RuntimeMetrics
+from runtime.observability.store_export import StoreSpanProcessor
+from runtime.observability.telemetry import RequestTelemetry
+from runtime.observability.usage import UsageCollector
+from runtime.protocol.call import NullTelemetry, Telemetry
+from runtime.version import __version__
+
+__all__ = ["Observability", "build_observability", "build_resource"]
+
+log = logging.getLogger("runtime.observability")
+
+
+@dataclass(slots=True, eq=False)
+class Observability:
+    telemetry: Telemetry
+    store: LazyStore
+    metrics: RuntimeMetrics | None = None
+    tracer_provider: TracerProvider | None = None
+    exporter: StoreSpanProcessor | None = None
+    _closed: bool = False
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        if self.tracer_provider is None:
+            return True
+        return self.tracer_provider.force_flush(int(timeout * 1000))
+
+    def shutdown(self) -> None:
+        """Drain every exporter (the store's, OTLP's), then close the store. Blocking: call it in a thread."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.tracer_provider is not None:
+                self.tracer_provider.shutdown()
+        finally:
+            self.store.close()
+
+
+def build_resource() -> Resource:
+    """The SDK's resource (OTEL_* variables win) plus our defaults: service name, versions, host."""
+    detected = Resource.create()
+    ours: dict[str, str] = {
+        a.SERVICE_VERSION: __version__,
+        a.RUNTIME_VERSION: __version__,
+        a.HOST_NAME: socket.gethostname(),
+    }
+    if str(detected.attributes.get(a.SERVICE_NAME, "")).startswith("unknown_service"):
+        ours[a.SERVICE_NAME] = a.DEFAULT_SERVICE_NAME
+    return Resource(ours).merge(Resource({k: v for k, v in detected.attributes.items() if k not in ours}))
+
+
+def _env_number(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        log.warning("ignoring %s=%r: not an integer", name, raw)
+        return default
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def otlp_processor(environ: Mapping[str, str]) -> SpanProcessor | None:
+    """An OTLP/HTTP batch exporter when an OTLP endpoint is configured; the exporter reads the rest itself."""
+    if not (environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return None
+    if "none" in environ.get("OTEL_TRACES_EXPORTER", "").lower():
+        return None
+    protocol = (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or ""
+    )
+    if protocol and protocol != "http/protobuf":
+        log.warning("OTLP protocol %r is not bundled; exporting with http/protobuf", protocol)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return BatchSpanProcessor(OTLPSpanExporter())
+
+
+def build_observability(settings: Settings, environ: Mapping[str, str]) -> Observability:
+    store = LazyStore(settings.resolved_store_url)
+    metrics = RuntimeMetrics() if settings.metrics else None
+    tracing = settings.tracing and not _truthy(environ.get("OTEL_SDK_DISABLED"))
+    if not tracing:
+        telemetry: Telemetry = (
+            RequestTelemetry(metrics=metrics, capture_content=settings.capture_content)
+            if metrics is not None
+            else NullTelemetry()
+        )
+        return Observability(telemetry=telemetry, store=store, metrics=metrics)
+    ids = RequestIdGenerator()
+    provider = TracerProvider(resource=build_resource(), id_generator=ids, shutdown_on_exit=False)
+    usage = UsageCollector()
+    provider.add_span_processor(usage)
+    exporter = StoreSpanProcessor(
+        store,
+        max_queue_size=_env_number(environ, "OTEL_BSP_MAX_QUEUE_SIZE", 2048),
+        max_batch_size=_env_number(environ, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
+        schedule_delay=_env_number(environ, "OTEL_BSP_SCHEDULE_DELAY", 1000) / 1000,
+        on_write=metrics.record_store_write if metrics is not None else None,
+    )
+    provider.add_span_processor(exporter)
+    otlp = otlp_processor(environ)
+    if otlp is not None:
+        provider.add_span_processor(otlp)
+    if metrics is not None:
+        metrics.watch_exporter(exporter.stats)
+    telemetry = RequestTelemetry(
+        tracer=provider.get_tracer("runtime", __version__),
+        ids=ids,
+        usage=usage,
+        metrics=metrics,
+        capture_content=settings.capture_content,
+    )
+    return Observability(
+        telemetry=telemetry, store=store, metrics=metrics, tracer_provider=provider, exporter=exporter
+    )

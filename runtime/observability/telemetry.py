@@ -1,0 +1,252 @@
+"""``RequestTelemetry``: the root span and the metrics of every request, behind the serving layer's two calls.
+
+``begin`` opens the root span ``invoke_agent <name>`` with the trace id the service already chose, attaches
+it (with a :class:`~runtime.observability.context.RequestTracing`) to the context the agent runs in, and
+raises the in-flight gauge; ``end`` completes the span from the finished :class:`Call` and records the
+metrics. Both are on the request path, so they never raise, never do I/O, and keep per-request work small:
+the attributes that depend only on the model and endpoint, the span name and the metric children are built
+once per (model, endpoint, variant, stream) and reused.
+
+When the agent reported no usage, ``end`` takes it from the spans inside the request (see
+:mod:`runtime.observability.usage`) and writes it back to the call, so the response's ``usage`` and the
+trace agree; only when no span had any does the call stay marked estimated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from contextvars import Token
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span as OtelSpan
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, set_span_in_context
+
+from runtime.observability import attributes as a
+from runtime.observability.context import REQUEST_KEY, RequestTracing
+from runtime.observability.ids import RequestIdGenerator
+from runtime.observability.metrics import RequestSeries, RuntimeMetrics
+from runtime.observability.usage import TraceUsage, UsageCollector
+from runtime.protocol.call import Call, CallStatus
+
+__all__ = ["PREVIEW_CHARS", "RequestTelemetry"]
+
+log = logging.getLogger("runtime.observability")
+
+PREVIEW_CHARS = 1000
+_EMPTY = otel_context.Context()
+_MAX_SHAPES = 1024  # distinct (model, endpoint, variant, stream) kept; more means ids in labels: start over
+
+
+def _preview(text: str | None) -> str | None:
+    if not text:
+        return None
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+class _Shape:
+    """What every request of one model, endpoint, variant and streaming mode shares."""
+
+    __slots__ = ("attributes", "name", "series")
+
+    def __init__(self, call: Call, series: RequestSeries | None) -> None:
+        model = call.model
+        attrs: dict[str, Any] = {
+            a.OPERATION_NAME: a.OP_INVOKE_AGENT,
+            a.AGENT_NAME: model.name,
+            a.REQUEST_MODEL: model.name,
+            a.REQUEST_STREAM: call.stream,
+            a.ENDPOINT: call.endpoint,
+            a.SPAN_TYPE: a.SpanType.AGENT.value,
+        }
+        optional = {
+            a.AGENT_ID: model.model_id,
+            a.AGENT_VERSION: model.version,
+            a.MODEL_URI: model.uri,
+            a.MODEL_SOURCE_COMMIT: model.source_commit,
+            a.VARIANT: call.variant,
+        }
+        attrs.update({k: v for k, v in optional.items() if v})
+        self.attributes = attrs
+        self.name = f"{a.OP_INVOKE_AGENT} {model.name}"
+        self.series = series
+
+
+class _Handle:
+    __slots__ = ("request", "series", "span", "token", "usage")
+
+    def __init__(
+        self,
+        series: RequestSeries | None,
+        span: OtelSpan | None = None,
+        token: Token[otel_context.Context] | None = None,
+        usage: TraceUsage | None = None,
+        request: RequestTracing | None = None,
+    ) -> None:
+        self.series = series
+        self.span = span
+        self.token = token
+        self.usage = usage
+        self.request = request
+
+
+class RequestTelemetry:
+    """The :class:`~runtime.protocol.call.Telemetry` of a served app; either part may be off (None)."""
+
+    def __init__(
+        self,
+        *,
+        tracer: Tracer | None = None,
+        ids: RequestIdGenerator | None = None,
+        usage: UsageCollector | None = None,
+        metrics: RuntimeMetrics | None = None,
+        capture_content: bool = True,
+    ) -> None:
+        self.tracer = tracer
+        self.ids = ids
+        self.usage = usage
+        self.metrics = metrics
+        self.capture_content = capture_content
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}
+
+    def _shape(self, call: Call) -> _Shape:
+        key = (call.model, call.endpoint, call.variant, call.stream)
+        shape = self._shapes.get(key)
+        if shape is None:
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            model = call.model
+            series = (
+                self.metrics.series(model.name, model.version or "", call.endpoint, call.variant or "")
+                if self.metrics is not None
+                else None
+            )
+            shape = self._shapes[key] = _Shape(call, series)
+        return shape
+
+    def begin(self, call: Call) -> object:
+        try:
+            shape = self._shape(call)
+            handle = _Handle(shape.series)
+            if shape.series is not None:
+                shape.series.in_flight.inc()
+        except Exception:
+            log.exception("telemetry failed to begin request %s", call.request_id)
+            return None
+        if self.tracer is not None:
+            try:
+                self._open_span(call, shape, handle)
+            except Exception:
+                log.exception("telemetry failed to open the span of request %s", call.request_id)
+        return handle
+
+    def _open_span(self, call: Call, shape: _Shape, handle: _Handle) -> None:
+        assert self.tracer is not None
+        attrs = dict(shape.attributes)
+        attrs[a.REQUEST_ID] = call.request_id
+        if call.session_id:
+            attrs[a.CONVERSATION_ID] = call.session_id
+        if call.user_id:
+            attrs[a.USER_ID] = call.user_id
+        if self.capture_content and call.input_preview:
+            attrs[a.REQUEST_PREVIEW] = _preview(call.input_preview)
+        if self.ids is not None and call.trace_id:
+            self.ids.force(int(call.trace_id, 16))
+        try:
+            span = self.tracer.start_span(
+                shape.name, _EMPTY, SpanKind.SERVER, attrs, start_time=call.started_ns
+            )
+        finally:
+            if self.ids is not None:
+                self.ids.force(None)
+        request = RequestTracing(self.tracer, self.capture_content, span)
+        ctx = otel_context.set_value(REQUEST_KEY, request, set_span_in_context(span, _EMPTY))
+        handle.span = span
+        handle.request = request
+        handle.token = otel_context.attach(ctx)
+        if self.usage is not None and span.is_recording():
+            handle.usage = self.usage.watch(span.get_span_context().trace_id)
+
+    def end(self, call: Call, handle: object) -> None:
+        if not isinstance(handle, _Handle):
+            return
+        try:
+            latency = (call.ended or time.perf_counter()) - call.started
+            if handle.usage is not None:
+                self._usage_from_spans(call, handle)
+            ttft = call.ttft_s
+            tpot = _time_per_output_token(call, latency, ttft)
+            if handle.span is not None:
+                self._close_span(call, handle, latency, ttft, tpot)
+            if handle.series is not None:
+                handle.series.in_flight.dec()
+                handle.series.record(call, latency, ttft, tpot)
+        except Exception:
+            log.exception("telemetry failed to end request %s", call.request_id)
+        finally:
+            _detach(handle.token)
+            handle.token = None
+
+    def _usage_from_spans(self, call: Call, handle: _Handle) -> None:
+        assert handle.usage is not None and handle.span is not None and self.usage is not None
+        self.usage.release(handle.span.get_span_context().trace_id)
+        if call.usage_estimated:
+            totals = handle.usage.totals()
+            if totals is not None:
+                call.input_tokens, call.output_tokens = totals
+                call.usage_estimated = False
+
+    def _close_span(
+        self, call: Call, handle: _Handle, latency: float, ttft: float | None, tpot: float | None
+    ) -> None:
+        span = handle.span
+        assert span is not None
+        if not span.is_recording():
+            span.end()
+            return
+        attrs: dict[str, Any] = {a.STATUS: call.status, a.OUTPUT_EVENTS: call.output_events}
+        if call.input_tokens is not None:
+            attrs[a.USAGE_INPUT_TOKENS] = call.input_tokens
+        if call.output_tokens is not None:
+            attrs[a.USAGE_OUTPUT_TOKENS] = call.output_tokens
+        if call.input_tokens is not None or call.output_tokens is not None:
+            attrs[a.USAGE_TOTAL_TOKENS] = (call.input_tokens or 0) + (call.output_tokens or 0)
+        attrs[a.USAGE_ESTIMATED] = call.usage_estimated
+        if ttft is not None:
+            attrs[a.TIME_TO_FIRST_TOKEN] = ttft
+        if tpot is not None:
+            attrs[a.TIME_PER_OUTPUT_TOKEN] = tpot
+        if self.capture_content and call.output_text:
+            attrs[a.RESPONSE_PREVIEW] = _preview("".join(call.output_text))
+        if handle.request is not None and handle.request.prompts:
+            attrs[a.PROMPTS] = tuple(handle.request.prompts)
+        if call.status in (CallStatus.ERROR, CallStatus.TIMEOUT):
+            attrs[a.ERROR_TYPE] = call.error_code or call.status.lower()
+            if call.error_message:
+                attrs[a.ERROR_MESSAGE] = call.error_message
+            span.set_status(Status(StatusCode.ERROR, call.error_message))
+        elif call.status == CallStatus.OK:
+            span.set_status(Status(StatusCode.OK))
+        span.set_attributes(attrs)
+        span.end(end_time=call.started_ns + int(latency * 1e9))
+
+
+def _time_per_output_token(call: Call, latency: float, ttft: float | None) -> float | None:
+    """Streams: time between tokens after the first (vLLM's inter-token latency); otherwise latency/token."""
+    tokens = call.output_tokens or 0
+    if call.status != CallStatus.OK or tokens <= 0:
+        return None
+    if call.stream and ttft is not None:
+        return (latency - ttft) / (tokens - 1) if tokens > 1 else None
+    return latency / tokens
+
+
+def _detach(token: Token[otel_context.Context] | None) -> None:
+    """Undo ``attach`` where it happened; elsewhere (a generator finalized by another task) there is nothing
+    to undo, and OpenTelemetry's own ``detach`` would log an error for it."""
+    if token is None:
+        return
+    with contextlib.suppress(ValueError, RuntimeError):
+        token.var.reset(token)

@@ -1,0 +1,99 @@
+"""Token usage of a request summed from the spans inside it, for agents that report none themselves.
+
+A span processor rather than a hook in our own span helpers, so every span that carries
+``gen_ai.usage.*`` counts: the agent's ``span(...).set_usage``, the openai auto-tracing, the built-in LLM
+agent and third-party OpenTelemetry instrumentations alike. Only the outermost span with usage on each
+branch counts: a sub-agent span that reports the total of its LLM calls is not added to those calls again.
+Only traces that a request is watching cost more than one dict lookup per span.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from runtime.observability import attributes as a
+
+__all__ = ["TraceUsage", "UsageCollector"]
+
+
+class TraceUsage:
+    """The finished spans of one trace: their parents and, for those with usage, their tokens."""
+
+    __slots__ = ("_lock", "_parents", "_tokens")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parents: dict[int, int] = {}
+        self._tokens: dict[int, tuple[int, int]] = {}
+
+    def add(self, span_id: int, parent_id: int, tokens: tuple[int, int] | None) -> None:
+        with self._lock:
+            self._parents[span_id] = parent_id
+            if tokens is not None:
+                self._tokens[span_id] = tokens
+
+    def totals(self) -> tuple[int, int] | None:
+        """(input, output) summed over the outermost spans with usage; None when no span had any."""
+        with self._lock:
+            parents = dict(self._parents)
+            tokens = dict(self._tokens)
+        if not tokens:
+            return None
+        total_in = total_out = 0
+        for span_id, (tokens_in, tokens_out) in tokens.items():
+            if not _has_counted_ancestor(span_id, parents, tokens):
+                total_in += tokens_in
+                total_out += tokens_out
+        return total_in, total_out
+
+
+def _has_counted_ancestor(span_id: int, parents: dict[int, int], tokens: dict[int, tuple[int, int]]) -> bool:
+    seen = 0
+    parent = parents.get(span_id, 0)
+    while parent and seen < 1000:  # bounded: a corrupt parent chain must not hang the request
+        if parent in tokens:
+            return True
+        parent = parents.get(parent, 0)
+        seen += 1
+    return False
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class UsageCollector(SpanProcessor):
+    def __init__(self) -> None:
+        self._watched: dict[int, TraceUsage] = {}
+
+    def watch(self, trace_id: int) -> TraceUsage:
+        usage = self._watched[trace_id] = TraceUsage()
+        return usage
+
+    def release(self, trace_id: int) -> None:
+        self._watched.pop(trace_id, None)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is None:
+            return
+        usage = self._watched.get(context.trace_id)
+        if usage is None:
+            return
+        attrs = span.attributes or {}
+        tokens_in = attrs.get(a.USAGE_INPUT_TOKENS)
+        tokens_out = attrs.get(a.USAGE_OUTPUT_TOKENS)
+        tokens = None if tokens_in is None and tokens_out is None else (_int(tokens_in), _int(tokens_out))
+        usage.add(context.span_id, span.parent.span_id if span.parent else 0, tokens)
+
+    def shutdown(self) -> None:
+        self._watched.clear()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
