@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio.to_thread
+from opentelemetry import trace as otel_trace
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,7 +24,10 @@ from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
 from runtime.loading import load_target
 from runtime.middleware import ApiKeyAuth, Limits, RequestId
 from runtime.model_source import AliasFollower, is_moving_uri, registry_client
-from runtime.routes import health, invocations, models_api, responses
+from runtime.observability.autotrace import instrument_openai, uninstrument_openai
+from runtime.observability.http_metrics import HttpErrorMetrics
+from runtime.observability.providers import Observability, build_observability
+from runtime.routes import health, invocations, metrics, models_api, responses, traces
 from runtime.routes.errors import error_response
 from runtime.serving import AgentService, AgentSlot, LoadedAgent
 from runtime.state import RuntimeState
@@ -53,13 +59,18 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
     else:
         agent.runner._executor = executor  # the runner uses the app's pool from now on
     slot = AgentSlot(agent)
-    service = AgentService(slot, timeout=settings.request_timeout)
+    observability = build_observability(settings, os.environ)
+    service = AgentService(slot, timeout=settings.request_timeout, telemetry=observability.telemetry)
     registry = registry_client(settings)
-    state = RuntimeState(settings=settings, service=service, resources={"registry": registry})
+    state = RuntimeState(
+        settings=settings,
+        service=service,
+        resources={"registry": registry, "observability": observability},
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with follow_alias(settings, slot, registry, executor):
+        async with follow_alias(settings, slot, registry, executor), observed(settings, observability):
             try:
                 yield
             finally:
@@ -75,6 +86,9 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         Route("/ready", health.ready, methods=["GET"]),
         Route("/version", health.version, methods=["GET"]),
         Route("/v1/models", health.models, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
+        Route("/api/traces", traces.list_traces, methods=["GET"]),
+        Route("/api/traces/{trace_id}", traces.get_trace, methods=["GET"]),
         *models_api.routes,
     ]
     app = Starlette(
@@ -98,7 +112,30 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
     # Admin keys are serving keys too: an operator with one can read as well as write.
     app.add_middleware(ApiKeyAuth, keys=settings.api_keys + settings.admin_keys if settings.api_keys else ())
     app.add_middleware(RequestId)
+    if observability.metrics is not None:  # outermost: counts the rejections of every other layer
+        known = [r.path for r in routes if isinstance(r, Route)]
+        app.add_middleware(HttpErrorMetrics, counter=observability.metrics.http_errors, known_paths=known)
     return app
+
+
+@contextlib.asynccontextmanager
+async def observed(settings: Settings, observability: Observability) -> AsyncIterator[None]:
+    """The process-global side of observability, set here and nowhere else.
+
+    The first app in a process becomes the global tracer provider (so spans of OpenTelemetry-instrumented
+    libraries inside agents join the request's trace), unless the user installed one; the openai SDK is
+    patched while the app runs. On shutdown every queued span is written before the process may exit.
+    """
+    provider = observability.tracer_provider
+    if provider is not None and isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider):
+        otel_trace.set_tracer_provider(provider)
+    autotraced = provider is not None and settings.autotrace and instrument_openai()
+    try:
+        yield
+    finally:
+        if autotraced:
+            uninstrument_openai()
+        await anyio.to_thread.run_sync(observability.shutdown)
 
 
 @contextlib.asynccontextmanager

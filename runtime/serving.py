@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from runtime.agents.chat import content_text
+from runtime.agents.chat import content_text, last_user_text
 from runtime.agents.runner import AgentRunner
 from runtime.errors import AgentError, RuntimeErrorBase, Timeout
 from runtime.protocol.agent import (
@@ -99,6 +99,7 @@ class AgentService:
             call.session_id = request.context.conversation_id
             call.user_id = request.context.user_id
         call.user_id = call.user_id or request.user
+        call.input_preview = last_user_text(request.input)  # telemetry truncates it, or drops it
         return call
 
     async def invoke(self, request: ResponsesAgentRequest, call: Call) -> ResponsesAgentResponse:
