@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from registry.client import RegistryClient
 from registry.errors import RegistryError
+from runtime.agents import builtin
 from runtime.config import Settings
 from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
 from runtime.loading import load_target
@@ -26,6 +27,7 @@ from runtime.middleware import ApiKeyAuth, Limits, RequestId
 from runtime.model_source import AliasFollower, is_moving_uri, registry_client
 from runtime.observability.autotrace import instrument_openai, uninstrument_openai
 from runtime.observability.http_metrics import HttpErrorMetrics
+from runtime.observability.llm_observer import LLMSpanObserver
 from runtime.observability.providers import Observability, build_observability
 from runtime.routes import health, invocations, metrics, models_api, responses, traces
 from runtime.routes.errors import error_response
@@ -124,12 +126,16 @@ async def observed(settings: Settings, observability: Observability) -> AsyncIte
 
     The first app in a process becomes the global tracer provider (so spans of OpenTelemetry-instrumented
     libraries inside agents join the request's trace), unless the user installed one; the openai SDK is
-    patched while the app runs. On shutdown every queued span is written before the process may exit.
+    patched and the built-in LLM agent observed while the app runs (the observer only records spans for
+    requests of the app that serves them). On shutdown every queued span is written before the process
+    may exit.
     """
     provider = observability.tracer_provider
     if provider is not None and isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider):
         otel_trace.set_tracer_provider(provider)
     autotraced = provider is not None and settings.autotrace and instrument_openai()
+    if provider is not None and builtin.llm_call_observer is None:
+        builtin.llm_call_observer = LLMSpanObserver()
     try:
         yield
     finally:
