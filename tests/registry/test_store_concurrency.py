@@ -63,7 +63,7 @@ def test_threads_registering_at_once_get_distinct_consecutive_versions(store: Sq
 
 def test_processes_registering_at_once_get_distinct_versions(store_url: str) -> None:
     """Fresh store: the children race on the schema migration and on version numbers."""
-    processes, per_process = 3, 5
+    processes, per_process = 2, 6
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     children = [
         subprocess.Popen(
