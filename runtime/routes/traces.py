@@ -6,52 +6,19 @@ the same event loop is serving.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from typing import Any
-
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runtime.errors import BadRequest, NotFound, Unavailable
+from runtime.errors import NotFound, Unavailable
 from runtime.observability.lazy_store import LazyStore
 from runtime.observability.providers import Observability
+from runtime.observability.query import normalize_trace_id, search_filters
 from runtime.observability.tree import span_tree
 from runtime.routes.sse import json_response
 from runtime.state import runtime_state
 
-__all__ = ["get_trace", "list_traces", "normalize_trace_id", "parse_time_ms"]
-
-_TRACE_ID = re.compile(r"^(tr-)?([0-9a-f]{32})$")
-_STRING_FILTERS = ("model_id", "name", "session", "user", "page_token")
-
-
-def normalize_trace_id(value: str) -> str | None:
-    """``tr-<32 hex>`` from either that or the bare OpenTelemetry hex id; None if it is neither."""
-    match = _TRACE_ID.match(value.strip().lower())
-    return f"tr-{match.group(2)}" if match else None
-
-
-def parse_time_ms(value: str, param: str) -> int:
-    """Milliseconds since the epoch, given as such or as an ISO 8601 time (UTC unless it says otherwise)."""
-    text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadRequest(f"{param} must be epoch milliseconds or an ISO 8601 time", param=param) from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
-
-
-def _number(value: str, param: str, kind: type[int] | type[float]) -> int | float:
-    try:
-        return kind(value)
-    except ValueError as exc:
-        raise BadRequest(f"{param} must be a number", param=param) from exc
+__all__ = ["get_trace", "list_traces"]
 
 
 def _store(request: Request) -> LazyStore:
@@ -59,19 +26,6 @@ def _store(request: Request) -> LazyStore:
     if not isinstance(observability, Observability):
         raise Unavailable("no trace store is configured")
     return observability.store
-
-
-def search_filters(params: Any) -> dict[str, Any]:
-    filters: dict[str, Any] = {k: params[k] for k in _STRING_FILTERS if params.get(k)}
-    if params.get("status"):
-        filters["status"] = params["status"].upper()
-    for name in ("since", "until"):
-        if params.get(name):
-            filters[f"{name}_ms"] = parse_time_ms(params[name], name)
-    if params.get("min_latency_ms"):
-        filters["min_latency_ms"] = _number(params["min_latency_ms"], "min_latency_ms", float)
-    filters["limit"] = int(_number(params.get("limit") or "100", "limit", int))
-    return filters
 
 
 async def list_traces(request: Request) -> Response:
