@@ -233,6 +233,7 @@ def _summary(spec: LoadSpec, rec: _Recorder, unfinished: int, crashed: int) -> d
 async def run_load(spec: LoadSpec) -> dict[str, Any]:
     """Drive the server described by ``spec`` and summarise what was measured."""
     request = build_request("POST", spec.path, f"{spec.host}:{spec.port}", spec.body.encode())
+    cpu_start = time.process_time()
     start = time.perf_counter()
     rec = _Recorder(window_start=start + spec.warmup, window_end=start + spec.warmup + spec.duration)
     tasks = [asyncio.create_task(_worker(spec, request, rec)) for _ in range(spec.concurrency)]
@@ -241,7 +242,10 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     crashed = sum(1 for task in done if task.exception() is not None)
-    return _summary(spec, rec, len(pending), crashed)
+    summary = _summary(spec, rec, len(pending), crashed)
+    summary["wall_s"] = round(time.perf_counter() - start, 3)
+    summary["cpu_s"] = round(time.process_time() - cpu_start, 3)
+    return summary
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

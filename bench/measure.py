@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 from bench.loadgen import LoadSpec
 from bench.options import BenchOptions
+from bench.procfs import machine_busy_seconds
 from bench.scenarios import Scenario
 from bench.servers import LOOPBACK, RunningServer
 from bench.stats import median_or_none
@@ -23,6 +25,7 @@ from bench.stats import median_or_none
 __all__ = ["LoadgenError", "deferred_cpu", "first_request_ms", "measure", "slow_streams"]
 
 _MB = 1024 * 1024
+_CPUS = os.cpu_count() or 1
 _EXTRA_TIMEOUT_S = 60.0
 _SAMPLE_S = 0.25
 
@@ -42,7 +45,9 @@ def _timeout(spec: LoadSpec) -> float:
     return spec.warmup + spec.duration + spec.grace + _EXTRA_TIMEOUT_S
 
 
-def run_loadgen(spec: LoadSpec) -> dict[str, Any]:
+def run_loadgen(spec: LoadSpec, server: RunningServer) -> dict[str, Any]:
+    """One load in a fresh process, with the CPU the server, the load generator and everything else used."""
+    busy, server_cpu = machine_busy_seconds(), server.cpu()
     proc = subprocess.run(
         [sys.executable, "-m", "bench.loadgen"],
         input=spec.to_json().encode(),
@@ -50,7 +55,12 @@ def run_loadgen(spec: LoadSpec) -> dict[str, Any]:
         timeout=_timeout(spec),
         check=False,
     )
-    return _decode(proc.stdout, proc.stderr, proc.returncode)
+    result = _decode(proc.stdout, proc.stderr, proc.returncode)
+    server_cpu = server.cpu() - server_cpu
+    other = machine_busy_seconds() - busy - server_cpu - result["cpu_s"]
+    result["server_cpu_s"] = round(server_cpu, 3)
+    result["other_cpu_pct"] = round(max(0.0, other) / (result["wall_s"] * _CPUS) * 100, 1)
+    return result
 
 
 def _pick(result: dict[str, Any], key: str, sub: str | None = None) -> float | None:
@@ -72,6 +82,7 @@ def _medians(results: list[dict[str, Any]]) -> dict[str, Any]:
         "deltas_per_s": med("deltas_per_s"),
         "ttfe_p50_ms": med("ttfe_ms", "p50"),
         "ttfe_p99_ms": med("ttfe_ms", "p99"),
+        "other_cpu_pct": med("other_cpu_pct"),
         "errors": sum(int(r["errors"]) for r in results),
         "repeats": results,
     }
@@ -94,7 +105,7 @@ def measure(
         warmup=opts.warmup,
         stream=scenario.stream,
     )
-    return _medians([run_loadgen(spec) for _ in range(opts.repeat)])
+    return _medians([run_loadgen(spec, server) for _ in range(opts.repeat)])
 
 
 def first_request_ms(server: RunningServer, scenario: Scenario) -> float | None:

@@ -1,5 +1,8 @@
 """Process memory and CPU from ``/proc`` (Linux only; psutil is not a dependency).
 
+``machine_busy_seconds`` lets a run tell how much of the machine other processes took meanwhile (the
+machine is shared; a noisy neighbour shows up as "other CPU" instead of silently lowering a figure).
+
 A server may be a supervisor with worker children (``--workers 2``), so every reading covers the process and
 all its live descendants.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "process_tree", "rss_bytes"]
+__all__ = ["cpu_seconds", "machine_busy_seconds", "process_tree", "rss_bytes"]
 
 _PROC = Path("/proc")
 _MAX_DEPTH = 8
@@ -63,6 +66,13 @@ def rss_bytes(pid: int) -> tuple[int, int]:
     """(sum over the tree, largest single process) resident set size in bytes."""
     sizes = [_rss_of(member) for member in process_tree(pid)]
     return sum(sizes), max(sizes, default=0)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, every process) since boot."""
+    fields = (_PROC / "stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
 
 
 def cpu_seconds(pid: int) -> float:

@@ -11,7 +11,8 @@ _CAVEATS = (
     "Loopback on one machine: the load generator (its own process) and the server share the same cores,\n"
     "so every figure is lower than on separate machines and the ratios are what carries over. Servers run\n"
     "one at a time; deltas/s counts output_text.delta frames; TTFE is the time to the first complete\n"
-    "SSE event."
+    "SSE event. other% = share of the machine's CPU taken by processes other than the server and the\n"
+    "load generator during the run (a noisy neighbour): figures with a high other% are not comparable."
 )
 
 
@@ -61,13 +62,14 @@ def _runs(servers: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]
 
 def _table(servers: dict[str, Any]) -> list[str]:
     head = f"{'server':<26}{'scenario':<19}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-    head += f"{'deltas/s':>11}{'TTFE p50':>10}{'TTFE p99':>10}{'err':>5}"
+    head += f"{'deltas/s':>11}{'TTFE p50':>10}{'TTFE p99':>10}{'err':>5}{'other%':>7}"
     lines = [head, "-" * len(head)]
     for server, scenario, conc, run in _runs(servers):
         lines.append(
             f"{server:<26}{scenario:<19}{conc:>5}{_fmt(run['rps'], 0):>10}{_fmt(run['p50_ms'], 2):>9}"
             f"{_fmt(run['p99_ms'], 2):>9}{_fmt(run['deltas_per_s'] or None, 0):>11}"
             f"{_fmt(run['ttfe_p50_ms'], 2):>10}{_fmt(run['ttfe_p99_ms'], 2):>10}{run['errors']:>5}"
+            f"{_fmt(run.get('other_cpu_pct'), 0):>7}"
         )
     return lines
 
