@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from openai import OpenAI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runtime.agents import builtin
 from runtime.agents.builtin import LLMCall, OpenAICompatibleAgent, UpstreamError
 from runtime.agents.runner import AgentRunner
 from runtime.app import create_app
@@ -219,6 +221,19 @@ def test_tool_results_go_back_to_the_upstream_on_the_next_turn(llm: FakeLLM, api
         assert sent["input"] == history
 
 
+def test_concurrent_streams_through_one_agent_do_not_mix(llm: FakeLLM) -> None:
+    replies = [Reply(text=f"answer {n} " + "x " * 5, delay=0.01) for n in range(4)]
+    llm.script(*replies)
+    with runtime(make_agent(llm)) as url, sdk(url) as client, ThreadPoolExecutor(4) as pool:
+
+        def ask(n: int) -> str:
+            events = list(client.responses.create(model="llm", input=f"q{n}", stream=True))
+            return "".join(e.delta for e in events if e.type == "response.output_text.delta")
+
+        answers = list(pool.map(ask, range(4)))
+    assert sorted(answers) == sorted(r.text for r in replies)
+
+
 def test_invocations_answers_and_streams_mlflow_events_with_real_usage(llm: FakeLLM) -> None:
     llm.reply = Reply(text="one two three", usage=Usage(input_tokens=9, output_tokens=3))
     body = {"input": [{"role": "user", "content": "count"}]}
@@ -248,7 +263,7 @@ def test_invocations_answers_and_streams_mlflow_events_with_real_usage(llm: Fake
             }
         },
     }
-    assert lines[-2:] == ["data: [DONE]", ""] or lines[-1] == "data: [DONE]"
+    assert [line for line in lines if line][-1] == "data: [DONE]"
 
 
 # --- upstream failures -----------------------------------------------------------------------------------
@@ -356,13 +371,34 @@ def test_client_disconnect_on_invocations_aborts_the_upstream_stream(llm: FakeLL
     assert llm.streams_finished == 0
 
 
+@APIS
+def test_closing_the_agent_generator_at_a_yield_aborts_the_upstream_request(llm: FakeLLM, api: str) -> None:
+    """What the runtime does when the consumer stops between events: ``aclose()`` the generator."""
+    llm.reply = SLOW
+    agent = make_agent(llm, api)
+
+    async def first_event_then_close() -> tuple[str, bool]:
+        try:
+            events = agent.predict_stream(ResponsesAgentRequest(input=[{"role": "user", "content": "talk"}]))
+            first = await anext(aiter(events))
+            await events.aclose()  # type: ignore[attr-defined]  # an async generator
+            return first["type"], await llm.await_disconnect(timeout=1.0)  # with the pool still open
+        finally:
+            await agent.aclose()
+
+    assert asyncio.run(first_event_then_close()) == ("response.output_text.delta", True)
+    assert llm.streams_finished == 0
+
+
 # --- observer, configuration --------------------------------------------------------------------------------
 
 
-def test_observer_sees_each_upstream_call_with_usage_ttft_and_outcome(llm: FakeLLM) -> None:
+def test_observer_sees_each_upstream_call_with_usage_ttft_and_outcome(
+    llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
     recorder = Recorder()
+    monkeypatch.setattr(builtin, "llm_call_observer", recorder)  # what the composition root does
     agent = make_agent(llm)
-    agent.observer = recorder
     llm.script(Reply(text="fine", usage=Usage(input_tokens=4, output_tokens=1)), SLOW, Reply(fail=503))
     with runtime(agent) as url, sdk(url) as client:
         list(client.responses.create(model="llm", input="ok?", stream=True))

@@ -10,7 +10,7 @@ Use it as a context manager or from a pytest fixture::
     @pytest.fixture
     def llm() -> Iterator[FakeLLM]:
         with FakeLLM.running() as server:       # uvicorn on 127.0.0.1:<free port>, in a thread
-            yield server
+            yield server                        # (or: yield from serve())
 
     def test_something(llm: FakeLLM) -> None:
         llm.reply = Reply(text="Hi there", usage=Usage(input_tokens=12, output_tokens=2))
@@ -27,12 +27,14 @@ Scripting, all on :class:`Reply`:
 
 - ``text`` (streamed as ``chunks``, by default one word per chunk) and ``tool_calls`` (sent only when the
   request has ``tools``; arguments stream in fragments of ``arg_fragment`` characters);
-- ``usage`` reported by the endpoint, ``delay`` seconds before each streamed chunk;
+- ``usage`` reported by the endpoint; ``delay`` seconds before each streamed chunk (before the whole answer
+  when not streaming);
 - ``fail``: an HTTP status (``500``, ``429``, ...) answered with an OpenAI error body before any byte;
   ``"malformed"``: a body that is not JSON (streams send one good chunk, then a frame that is not JSON);
   ``"truncated"``: a stream that sends one chunk and ends without its terminator.
 
-``llm.reply`` is the default answer; ``llm.script(r1, r2)`` queues answers used one per request first.
+``llm.reply`` is the default answer; ``llm.script(r1, r2)`` queues answers used one per request first;
+``llm.reset()`` forgets everything (for a module-scoped server shared by many tests).
 Recorded for the test: ``requests`` (path, parsed body, headers), ``disconnects`` (streams whose client went
 away before the end, with :meth:`FakeLLM.wait_for_disconnect` / :meth:`FakeLLM.await_disconnect`),
 ``streams_started`` / ``streams_finished`` with :meth:`FakeLLM.wait_for_stream_start`.
@@ -49,7 +51,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
@@ -152,7 +154,7 @@ class _EventStream(Response):
     how a test proves its client really aborted the upstream request.
     """
 
-    def __init__(self, frames: AsyncIterator[bytes], owner: FakeLLM) -> None:
+    def __init__(self, frames: AsyncGenerator[bytes, None], owner: FakeLLM) -> None:
         super().__init__()
         self.raw_headers = [
             (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -174,13 +176,17 @@ class _EventStream(Response):
             cut = not finished
             scope_to_cancel.cancel()
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(watch, group.cancel_scope)
-            async for frame in self.frames:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
-            finished = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            group.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(watch, group.cancel_scope)
+                async for frame in self.frames:
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                finished = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.frames.aclose()
         self.owner._count("disconnects" if cut else "streams_finished")
 
 
@@ -189,7 +195,7 @@ def _data(payload: Any) -> bytes:
 
 
 def _event(payload: dict[str, Any]) -> bytes:
-    return b"event: " + payload["type"].encode() + b"\n" + _data(payload)
+    return b"event: " + str(payload["type"]).encode() + b"\n" + _data(payload)
 
 
 class FakeLLM:
@@ -238,7 +244,7 @@ class FakeLLM:
 
     def _wait(self, name: str, count: int, timeout: float) -> bool:
         with self._changed:
-            return self._changed.wait_for(lambda: getattr(self, name) >= count, timeout=timeout)
+            return self._changed.wait_for(lambda: bool(getattr(self, name) >= count), timeout=timeout)
 
     def wait_for_disconnect(self, count: int = 1, timeout: float = 1.0) -> bool:
         """True once ``count`` streams were cut by their client; False after ``timeout`` seconds."""
@@ -270,6 +276,7 @@ class FakeLLM:
         if body.get("stream"):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return _EventStream(self._chat_frames(reply, body, calls, usage), self)
+        await anyio.sleep(reply.delay)
         if reply.fail == "malformed":
             return Response(b"<html>not json", media_type="application/json")
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
@@ -292,7 +299,7 @@ class FakeLLM:
 
     async def _chat_frames(
         self, reply: Reply, body: dict[str, Any], calls: tuple[ToolCall, ...], usage: bool
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         base = {
             "id": f"chatcmpl-{next(self._ids)}",
             "object": "chat.completion.chunk",
@@ -331,6 +338,7 @@ class FakeLLM:
         calls = reply.tool_calls if body.get("tools") else ()
         if body.get("stream"):
             return _EventStream(self._response_frames(reply, body, calls), self)
+        await anyio.sleep(reply.delay)
         if reply.fail == "malformed":
             return Response(b"<html>not json", media_type="application/json")
         output = [self._message(reply.text, "completed")] if reply.text else []
@@ -377,7 +385,7 @@ class FakeLLM:
 
     async def _response_frames(
         self, reply: Reply, body: dict[str, Any], calls: tuple[ToolCall, ...]
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         seq = itertools.count()
 
         def event(kind: str, **fields: Any) -> bytes:
@@ -453,7 +461,7 @@ class ServerThread:
     """
 
     def __init__(
-        self, app: ASGIApp, *, grace: float = 1.0, startup_timeout: float = 10.0, loop: str = "asyncio"
+        self, app: ASGIApp, *, grace: int = 1, startup_timeout: float = 10.0, loop: str = "asyncio"
     ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))
