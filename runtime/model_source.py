@@ -17,8 +17,8 @@ from concurrent.futures import Executor
 from registry.client import RegistryClient, ResolvedModel
 from registry.errors import RegistryError
 from registry.uris import ModelAliasURI, ModelLatestURI, parse_model_uri
+from runtime.agents.factory import build_runner
 from runtime.agents.loader import load_agent
-from runtime.agents.runner import AgentRunner
 from runtime.agents.validate import answer_example, input_example
 from runtime.config import Settings
 from runtime.errors import AgentLoadError, NotFound, RuntimeErrorBase
@@ -49,10 +49,7 @@ def load_resolved(resolved: ResolvedModel, uri: str, executor: Executor | None =
     if not resolved.local_path.is_dir():
         raise AgentLoadError(f"the files of {resolved.model.uri} are missing from the artifact store")
     agent = load_agent(resolved.local_path)
-    try:
-        runner = AgentRunner(agent, executor=executor)
-    except TypeError as exc:
-        raise AgentLoadError(str(exc)) from exc
+    runner = build_runner(agent, executor)
     model, version = resolved.model, resolved.version
     info = ModelInfo(
         name=version.name if version else model.name,

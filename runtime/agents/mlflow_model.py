@@ -16,7 +16,7 @@ import yaml
 from runtime.errors import AgentLoadError
 from runtime.protocol.agent import ResponsesAgentRequest
 
-__all__ = ["load_mlflow_model", "mlflow_request_adapter", "read_mlmodel"]
+__all__ = ["import_mlflow_model", "load_mlflow_model", "mlflow_request_adapter", "read_mlmodel"]
 
 _CODE_LOADER = "mlflow.pyfunc.loaders.code_model"
 
@@ -72,3 +72,35 @@ def mlflow_request_adapter(agent: Any) -> Callable[[ResponsesAgentRequest], Any]
         return mlflow_request(**request.model_dump(exclude_none=True))
 
     return adapt
+
+
+def import_mlflow_model(
+    client: Any, folder: Path, name: str, validate: Callable[[Path], object] | None
+) -> Any:
+    """Log an MLflow models-from-code folder as a LoggedModel: its code, code paths, requirements, example.
+
+    ``client`` is a ``registry.RegistryClient``. The MLflow model's identity is kept in tags.
+    """
+    import json
+
+    mlmodel = read_mlmodel(folder)
+    code = _code_file(folder, mlmodel)
+    code_dir = folder / "code"
+    requirements = folder / "requirements.txt"
+    example_file = folder / "input_example.json"
+    example = json.loads(example_file.read_text()) if example_file.is_file() else None
+    tags = {"source": "mlflow", "mlflow.version": str(mlmodel.get("mlflow_version", ""))}
+    for key in ("model_uuid", "model_id"):
+        if mlmodel.get(key):
+            tags[f"mlflow.{key}"] = str(mlmodel[key])
+    prompts = [str(p) for p in mlmodel.get("prompts") or []]
+    return client.log_model(
+        code,
+        name,
+        tags=tags,
+        code_paths=[p for p in code_dir.iterdir() if p.is_dir()] if code_dir.is_dir() else [],
+        requirements=requirements if requirements.is_file() else None,
+        input_example=example,
+        prompts=prompts,
+        validate=validate,
+    )

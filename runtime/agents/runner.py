@@ -48,8 +48,11 @@ class _Raised:
 
 
 def _overrides(agent: Any, name: str) -> bool:
-    method = getattr(type(agent), name, None)
-    return method is not None and method is not getattr(ResponsesAgent, name, None)
+    """True when the agent's own class implements ``name`` (not our base class, nor MLflow's)."""
+    for cls in type(agent).__mro__:
+        if name in vars(cls):
+            return cls is not ResponsesAgent and not cls.__module__.startswith("mlflow.")
+    return False
 
 
 class AgentRunner:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from runtime.agents.factory import build_runner
 from runtime.agents.loader import load_agent
 from runtime.agents.runner import AgentRunner
 from runtime.errors import AgentLoadError
@@ -44,10 +45,7 @@ async def answer_example(runner: AgentRunner, example: dict[str, Any]) -> None:
 
 def validate_agent_dir(folder: Path) -> None:
     agent = load_agent(folder)
-    try:
-        runner = AgentRunner(agent)
-    except TypeError as exc:
-        raise AgentLoadError(str(exc)) from exc
+    runner = build_runner(agent, None)
     example = input_example(folder)
     if example is not None:
         asyncio.run(answer_example(runner, example))

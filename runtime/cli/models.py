@@ -24,20 +24,11 @@ __all__ = ["add_parser", "agent_validator"]
 Command = Callable[[argparse.Namespace], int]
 
 
-def agent_validator() -> Callable[[Path], object] | None:
-    """Hook for ``log``: the runtime's check that a logged model folder loads and answers its input example.
+def agent_validator() -> Callable[[Path], object]:
+    """The check ``log`` runs before a model is READY: it loads and answers its input example."""
+    from runtime.agents.validate import validate_agent_dir
 
-    Uses ``runtime.agents.loader.validate_agent_dir`` when the loader provides it, else falls back to loading
-    the agent with ``load_agent`` (import only), else validates nothing.
-    """
-    try:
-        from runtime.agents import loader
-    except ImportError:
-        return None
-    check: Callable[[Path], object] | None = getattr(loader, "validate_agent_dir", None)
-    if check is None:
-        check = getattr(loader, "load_agent", None)
-    return check
+    return validate_agent_dir
 
 
 def _client(args: argparse.Namespace) -> RegistryClient:
@@ -92,6 +83,18 @@ def _log(args: argparse.Namespace, client: RegistryClient) -> int:
         prompts=args.prompt or (),
         validate=None if args.no_validate else agent_validator(),
     )
+    print(model.uri)
+    return 0
+
+
+@_command
+def _import_mlflow(args: argparse.Namespace, client: RegistryClient) -> int:
+    from runtime.agents.mlflow_model import import_mlflow_model
+
+    folder = Path(args.path)
+    if not (folder / "MLmodel").is_file():
+        raise InvalidArgument(f"{folder} is not an MLflow model folder (no MLmodel file)")
+    model = import_mlflow_model(client, folder, args.name, None if args.no_validate else agent_validator())
     print(model.uri)
     return 0
 
@@ -216,6 +219,14 @@ def add_parser(subparsers: Any) -> None:
     log.add_argument("--prompt", action="append", metavar="URI", help="prompts:/ URI the model uses")
     log.add_argument("--no-validate", action="store_true", help="skip loading the agent before READY")
     log.set_defaults(func=_log)
+
+    imported = commands.add_parser(
+        "import-mlflow", parents=[common], help="log a folder saved by MLflow 3 (models-from-code agent)"
+    )
+    imported.add_argument("path", help="the MLflow model folder (holding MLmodel)")
+    imported.add_argument("--name", required=True)
+    imported.add_argument("--no-validate", action="store_true", help="skip loading the agent before READY")
+    imported.set_defaults(func=_import_mlflow)
 
     register = commands.add_parser("register", parents=[common], help="register a model URI as a new version")
     register.add_argument("uri")
