@@ -21,9 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runtime.agents import builtin
 from runtime.agents.builtin import LLMCall, OpenAICompatibleAgent, UpstreamError
 from runtime.agents.runner import AgentRunner
+from runtime.agents.upstream_chat import ChatStream, chat_output, chat_payload
+from runtime.agents.upstream_http import UpstreamClient
+from runtime.agents.upstream_responses import ResponsesEvents
 from runtime.app import create_app
 from runtime.config import Settings
-from runtime.errors import AgentLoadError
+from runtime.errors import AgentLoadError, BadRequest
 from runtime.loading import load_target
 from runtime.protocol.agent import ResponsesAgentRequest
 from runtime.protocol.call import ModelInfo
@@ -477,3 +480,100 @@ def test_example_llm_agent_file_serves_the_configured_upstream(
     with runtime(agent) as url, sdk(url) as client:
         assert client.responses.create(model="llm", input="hi").output_text == llm.reply.text
     assert "authorization" not in llm.requests[-1].headers
+
+
+# --- the converters on their own ---------------------------------------------------------------------
+
+UPSTREAM = UpstreamClient("http://127.0.0.1:9/v1", API_KEY, timeout=1)
+
+
+def test_chat_stream_assembles_reasoning_then_text_then_fragmented_tool_calls() -> None:
+    stream = ChatStream(UPSTREAM)
+    chunks: list[dict[str, Any]] = [
+        {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"reasoning_content": "think "}}]},
+        {"choices": [{"index": 0, "delta": {"reasoning": "hard"}}]},
+        {"choices": [{"index": 0, "delta": {"content": "Hi"}}]},
+        {
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": 1, "id": "b", "function": {"name": "g"}}]}}
+            ]
+        },
+        {
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f"}}]}}
+            ]
+        },
+        {
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"x"'}}]}}
+            ]
+        },
+        {
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}}
+            ]
+        },
+        {"choices": [{"index": 1, "delta": {"content": "second choice is ignored"}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}},
+    ]
+    events = [event for chunk in chunks for event in stream.feed(chunk)] + stream.finish()
+    kinds = [(e["type"], e.get("item", {}).get("type")) for e in events]
+    assert kinds == [
+        ("response.output_item.done", "reasoning"),
+        ("response.output_text.delta", None),
+        ("response.output_item.done", "message"),
+        ("response.output_item.done", "function_call"),
+        ("response.output_item.done", "function_call"),
+    ]
+    assert events[0]["item"]["summary"][0]["text"] == "think hard"
+    calls = [(e["item"]["call_id"], e["item"]["name"], e["item"]["arguments"]) for e in events[3:]]
+    assert calls == [("a", "f", '{"x": 1}'), ("b", "g", "")]
+    assert stream.complete and stream.finish_reasons == ["tool_calls"]
+    assert stream.usage is not None and stream.usage["total_tokens"] == 5
+    assert (stream.model, stream.response_id) == ("m", "c1")
+
+
+def test_chat_stream_error_chunk_and_responses_failure_events_raise_upstream_errors() -> None:
+    with pytest.raises(UpstreamError, match="failed while streaming: out of memory"):
+        ChatStream(UPSTREAM).feed({"error": {"message": "out of memory"}})
+    with pytest.raises(UpstreamError, match="failed while streaming: overloaded"):
+        ResponsesEvents(UPSTREAM).feed({"type": "error", "message": "overloaded"})
+    failed = {"type": "response.failed", "response": {"id": "r", "error": {"message": f"bad {API_KEY}"}}}
+    with pytest.raises(UpstreamError, match=r"failed the response: bad \[redacted\]"):
+        ResponsesEvents(UPSTREAM).feed(failed)
+
+
+def test_chat_payload_converts_responses_tools_and_rejects_hosted_ones() -> None:
+    request = ResponsesAgentRequest(
+        input=[{"role": "developer", "content": [{"type": "input_text", "text": "be brief"}]}],
+        tools=[WEATHER_TOOL, {"type": "function", "function": {"name": "already_chat"}}],
+        tool_choice={"type": "function", "name": "get_weather"},
+        parallel_tool_calls=False,
+    )
+    payload = chat_payload(request, model="m", system_prompt=None, stream=False)
+    assert payload["messages"] == [{"role": "system", "content": "be brief"}]
+    assert [t["function"]["name"] for t in payload["tools"]] == ["get_weather", "already_chat"]
+    assert payload["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert payload["parallel_tool_calls"] is False and "stream_options" not in payload
+    hosted = request.model_copy(update={"tools": [{"type": "web_search"}]})
+    with pytest.raises(BadRequest, match="cannot run 'web_search' tools"):
+        chat_payload(hosted, model="m", system_prompt=None, stream=True)
+
+
+def test_non_streaming_chat_answer_with_reasoning_and_tool_calls() -> None:
+    body = {
+        "choices": [
+            {
+                "message": {
+                    "content": None,
+                    "reasoning_content": "weather needs a tool",
+                    "tool_calls": [{"id": "c", "function": {"name": "get_weather", "arguments": "{}"}}],
+                }
+            }
+        ]
+    }
+    items = chat_output(body, UPSTREAM)
+    assert [item["type"] for item in items] == ["reasoning", "function_call"]
+    with pytest.raises(UpstreamError, match="without choices"):
+        chat_output({"choices": []}, UPSTREAM)
