@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -45,9 +46,15 @@ def _timeout(spec: LoadSpec) -> float:
     return spec.warmup + spec.duration + spec.grace + _EXTRA_TIMEOUT_S
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_loadgen(spec: LoadSpec, server: RunningServer) -> dict[str, Any]:
     """One load in a fresh process, with the CPU the server, the load generator and everything else used."""
-    busy, server_cpu = machine_busy_seconds(), server.cpu()
+    busy, server_cpu, loadgen_cpu = machine_busy_seconds(), server.cpu(), _children_cpu()
+    started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bench.loadgen"],
         input=spec.to_json().encode(),
@@ -55,11 +62,14 @@ def run_loadgen(spec: LoadSpec, server: RunningServer) -> dict[str, Any]:
         timeout=_timeout(spec),
         check=False,
     )
+    wall = time.perf_counter() - started
     result = _decode(proc.stdout, proc.stderr, proc.returncode)
     server_cpu = server.cpu() - server_cpu
-    other = machine_busy_seconds() - busy - server_cpu - result["cpu_s"]
+    loadgen_cpu = _children_cpu() - loadgen_cpu
+    other = machine_busy_seconds() - busy - server_cpu - loadgen_cpu
     result["server_cpu_s"] = round(server_cpu, 3)
-    result["other_cpu_pct"] = round(max(0.0, other) / (result["wall_s"] * _CPUS) * 100, 1)
+    result["loadgen_process_cpu_s"] = round(loadgen_cpu, 3)
+    result["other_cpu_pct"] = round(max(0.0, other) / (wall * _CPUS) * 100, 1)
     return result
 
 
