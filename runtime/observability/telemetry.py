@@ -223,10 +223,12 @@ class RequestTelemetry:
         if handle.request is not None and handle.request.prompts:
             attrs[a.PROMPTS] = tuple(handle.request.prompts)
         if call.status in (CallStatus.ERROR, CallStatus.TIMEOUT):
+            # An agent's exception message may quote its input: it is content, kept only when content is.
+            message = call.error_message if self.capture_content else None
             attrs[a.ERROR_TYPE] = call.error_code or call.status.lower()
-            if call.error_message:
-                attrs[a.ERROR_MESSAGE] = call.error_message
-            span.set_status(Status(StatusCode.ERROR, call.error_message))
+            if message:
+                attrs[a.ERROR_MESSAGE] = message
+            span.set_status(Status(StatusCode.ERROR, message))
         elif call.status == CallStatus.OK:
             span.set_status(Status(StatusCode.OK))
         span.set_attributes(attrs)

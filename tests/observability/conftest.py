@@ -78,7 +78,11 @@ def traced(tmp_path: Path) -> Iterator[Any]:
 
     def make(agent: LoadedAgent | None = None, **kw: Any) -> TracedApp:
         app = create_app(settings_for(tmp_path, **kw), agent=agent)
-        spans = capture_spans(app) if observability_of(app).tracer_provider is not None else InMemorySpanExporter()
+        spans = (
+            capture_spans(app)
+            if observability_of(app).tracer_provider is not None
+            else InMemorySpanExporter()
+        )
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

@@ -111,6 +111,14 @@ def test_capture_content_off_keeps_no_message_text(traced: Any) -> None:
     assert by_name(spans, "lookup").parent is not None
 
 
+def test_capture_content_off_keeps_error_messages_out_too(traced: Any) -> None:
+    app = traced(loaded(Failing(), "bad"), capture_content=False)
+    app.client.post("/v1/responses", json={"input": "hi"})
+    root = root_of(app.spans.get_finished_spans())
+    assert "hunter2" not in repr(dict(root.attributes or {})) + str(root.status.description)
+    assert (root.attributes or {})["error.type"] == "agent_error"
+
+
 def test_agent_error_is_an_error_span_with_the_error_code(traced: Any) -> None:
     app = traced(loaded(Failing(), "bad"))
     r = app.client.post("/v1/responses", json={"input": "hi"})
@@ -187,7 +195,9 @@ def test_unsampled_requests_still_get_a_trace_id_and_metrics(
 
 def test_each_request_gets_its_own_trace(traced: Any) -> None:
     app = traced(loaded(AsyncEcho(), "echo"))
-    ids = {app.client.post("/v1/responses", json={"input": "hi"}).headers["x-runtime-trace-id"] for _ in range(5)}
+    ids = {
+        app.client.post("/v1/responses", json={"input": "hi"}).headers["x-runtime-trace-id"] for _ in range(5)
+    }
     spans = app.spans.get_finished_spans()
     assert len(ids) == 5
     assert {f"tr-{s.context.trace_id:032x}" for s in spans} == ids
