@@ -1,4 +1,4 @@
-"""``span`` / ``trace`` for agent authors: sync, async and generator code, nested under the request's trace."""
+"""``span`` and ``trace`` for agent authors: sync, async and generator code, under the request's trace."""
 
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ def test_queue_full_drops_and_counts_instead_of_blocking(sink: Sink) -> None:
         emit_request(provider, children=0)
         assert sink.entered.wait(5)  # the worker is stuck writing the first span
         emit_request(provider, children=9)  # 10 spans into a queue of 5
-        exported, dropped, depth = processor.stats()
+        _, dropped, depth = processor.stats()
         assert dropped["queue_full"] == 5
         assert depth == 5
         sink.gate.set()
