@@ -31,6 +31,11 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+def _escape_help(value: str) -> str:
+    """HELP text escapes backslashes and newlines only (label values also escape quotes)."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
 def _labels_text(names: Sequence[str], values: Sequence[str]) -> str:
     return ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
 
@@ -135,8 +140,9 @@ class _Family(Generic[C]):
         return list(self._children.values())
 
     def render(self, out: list[str]) -> None:
-        out.append(f"# HELP {self.name} {_escape(self.documentation)}")
-        out.append(f"# TYPE {self.name} {self.kind}")
+        family = self.name + "_total" if self.kind == "counter" else self.name
+        out.append(f"# HELP {family} {_escape_help(self.documentation)}")
+        out.append(f"# TYPE {family} {self.kind}")
         for child in self.children():
             self._render_child(child, out)
 
@@ -145,7 +151,8 @@ class _Family(Generic[C]):
 
 
 class Counter(_Family[CounterChild]):
-    """Monotonic count; the family is named without ``_total`` and its samples with it (OpenMetrics style)."""
+    """Monotonic count, named without ``_total``; the text format names the series (and its HELP/TYPE
+    lines, as Prometheus' own clients do in format 0.0.4) with the suffix."""
 
     kind = "counter"
 
@@ -210,9 +217,9 @@ class CallbackMetric:
         self._read = read
 
     def render(self, out: list[str]) -> None:
-        out.append(f"# HELP {self.name} {_escape(self.documentation)}")
-        out.append(f"# TYPE {self.name} {self.kind}")
         sample = f"{self.name}_total" if self.kind == "counter" else self.name
+        out.append(f"# HELP {sample} {_escape_help(self.documentation)}")
+        out.append(f"# TYPE {sample} {self.kind}")
         for values, value in self._read():
             out.append(f"{sample}{_braced(_labels_text(self.labelnames, values))} {_number(value)}")
 
