@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -73,6 +74,11 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with follow_alias(settings, slot, registry, executor), observed(settings, observability):
+            # Everything built so far (modules, the agent, pydantic schemas) lives as long as the process:
+            # move it out of the collector's reach, so collections triggered by per-request garbage stay
+            # cheap instead of rescanning the whole heap (a measurable share of the hot path otherwise).
+            gc.collect()
+            gc.freeze()
             try:
                 yield
             finally:

@@ -6,12 +6,12 @@ Order, outermost first: request id -> auth -> limits. Each answers errors throug
 from __future__ import annotations
 
 import hmac
-import secrets
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.errors import Overloaded, PayloadTooLarge, Unauthorized
+from runtime.ids import hex_id
 from runtime.routes.errors import error_response
 
 __all__ = ["ApiKeyAuth", "Limits", "RequestId"]
@@ -40,7 +40,7 @@ class RequestId:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             given = _header(scope, b"x-request-id")
-            rid = given.decode("latin-1")[:128] if given else secrets.token_hex(8)
+            rid = given.decode("latin-1")[:128] if given else hex_id(8)
             scope.setdefault("state", {})["request_id"] = rid
         await self.app(scope, receive, send)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import anyio
 from runtime.agents.chat import content_text, last_user_text
 from runtime.agents.runner import AgentRunner
 from runtime.errors import AgentError, RuntimeErrorBase, Timeout
+from runtime.ids import hex_id
 from runtime.protocol.agent import (
     CompletedEvent,
     ErrorEvent,
@@ -93,7 +93,7 @@ class AgentService:
             endpoint=endpoint,
             stream=stream,
             model=self.slot.current.info,
-            trace_id=f"{random.getrandbits(128):032x}",
+            trace_id=hex_id(16),
         )
         if request.context is not None:
             call.session_id = request.context.conversation_id

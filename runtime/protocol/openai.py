@@ -6,12 +6,12 @@ SDK sends (``include``, ``store``, ``reasoning``, ...) is kept and handed to the
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from runtime.ids import hex_id
 from runtime.protocol.agent import ResponsesAgentRequest
 
 __all__ = ["ResponsesCreateRequest", "new_item_id", "new_response_id", "response_object"]
@@ -59,11 +59,11 @@ class ResponsesCreateRequest(BaseModel):
 
 
 def new_response_id() -> str:
-    return "resp_" + secrets.token_hex(16)
+    return "resp_" + hex_id(16)
 
 
 def new_item_id(prefix: str = "msg") -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
+    return f"{prefix}_{hex_id(12)}"
 
 
 def response_object(

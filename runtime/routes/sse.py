@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -12,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runtime.config import Settings
+from runtime.ids import hex_id
 from runtime.protocol.call import Call
 
 __all__ = ["json_response", "model_headers", "request_id_of", "sse_response"]
@@ -19,7 +19,7 @@ __all__ = ["json_response", "model_headers", "request_id_of", "sse_response"]
 
 def request_id_of(request: Request) -> str:
     rid = request.scope.get("state", {}).get("request_id")
-    return rid if isinstance(rid, str) else secrets.token_hex(8)
+    return rid if isinstance(rid, str) else hex_id(8)
 
 
 def model_headers(call: Call) -> dict[str, str]:
