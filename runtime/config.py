@@ -53,6 +53,9 @@ class Settings:
     capture_content: bool = _env(True, "Keep request/response previews on traces.")
     autotrace: bool = _env(True, "Trace calls agents make through the openai SDK.")
     alias_poll_interval: float = _env(2.0, "Seconds between checks of a served alias (models:/name@alias).")
+    prompt_cache_ttl: float = _env(
+        30.0, "Seconds load_prompt trusts a cached prompt alias; Redis notifications refresh it at once."
+    )
     log_level: str = _env("info", "Log level.")
     access_log: bool = _env(False, "Log one line per HTTP request (uvicorn's access log).")
 
