@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from registry.store import migrate
 from registry.store.assessments_repo import AssessmentsRepo
+from registry.store.canaries_repo import CanariesRepo
 from registry.store.engine import Database
 from registry.store.lineage_repo import LineageRepo
 from registry.store.models_repo import ModelsRepo
@@ -21,7 +22,7 @@ from registry.store.traces_repo import TracesRepo
 __all__ = ["SqlStore"]
 
 
-class SqlStore(ModelsRepo, PromptsRepo, TracesRepo, AssessmentsRepo, LineageRepo):
+class SqlStore(ModelsRepo, PromptsRepo, TracesRepo, AssessmentsRepo, LineageRepo, CanariesRepo):
     def __init__(self, url: str, *, upgrade: bool = True) -> None:
         self._db = Database(url)
         self.url = url

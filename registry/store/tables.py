@@ -27,6 +27,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
     "assessments",
+    "canaries",
+    "canary_events",
     "lineage_edges",
     "logged_models",
     "metadata",
@@ -213,4 +215,38 @@ lineage_edges = Table(
     Column("created_time", BigInteger, nullable=False),
     UniqueConstraint("src_kind", "src_id", "dst_kind", "dst_id"),
     Index("ix_lineage_edges_dst", "dst_kind", "dst_id"),
+)
+
+# Canary history. No foreign key from events to canaries: the store may miss a canary's start (it was down)
+# and still record how the canary ended; Redis holds the live state, this is the durable record.
+canaries = Table(
+    "canaries",
+    metadata,
+    Column("canary_id", String(40), primary_key=True),
+    Column("model_name", String(NAME), nullable=False),
+    Column("champion", String(NAME), nullable=False),
+    Column("champion_version", Integer),
+    Column("challenger_version", Integer, nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("config", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_by", String(NAME), nullable=False),
+    Column("started_time", BigInteger, nullable=False),
+    Column("ended_time", BigInteger),
+    Column("decided_by", String(NAME)),
+    Column("reason", Text),
+    Index("ix_canaries_model", "model_name", "started_time"),
+)
+
+canary_events = Table(
+    "canary_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("canary_id", String(40), nullable=False, index=True),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(NAME), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("reason", Text),
+    Column("details", Json, nullable=False),
 )
