@@ -56,6 +56,27 @@ class Settings:
     prompt_cache_ttl: float = _env(
         30.0, "Seconds load_prompt trusts a cached prompt alias; Redis notifications refresh it at once."
     )
+    scorers: str = _env("", "Python file of @scorer functions applied to served traffic (online evaluation).")
+    sample_rate: float = _env(
+        1.0, "Share of requests each RUNTIME_SCORERS scorer scores (0..1, by trace id)."
+    )
+    scoring_queue: str = _env(
+        "auto",
+        "Where sampled requests are scored: local, redis (runtime worker), auto (redis if configured).",
+    )
+    scoring_queue_size: int = _env(1000, "Sampled requests waiting to be scored before more are skipped.")
+    scoring_workers: int = _env(4, "Jobs scored at once per process (in-process workers, runtime worker).")
+    scoring_stream: str = _env(
+        "runtime:scoring", "Redis Stream of scoring jobs (dead letters: <stream>:dead)."
+    )
+    scorer_timeout: float = _env(30.0, "Seconds one scorer may run before its assessment records a timeout.")
+    scorer_poll_interval: float = _env(10.0, "Seconds between reads of the scorers attached in the registry.")
+    judge_base_url: str = _env("", "OpenAI-compatible base URL of the LLM judge (e.g. https://host/v1).")
+    judge_model: str = _env("", "Model name the LLM judge scorers ask for.")
+    judge_api_key: str = field(
+        default="", repr=False, metadata={"doc": "API key of the judge endpoint (never logged or stored)."}
+    )
+    judge_prices: str = _env("", "Judge cost in USD per million tokens: 'input,output' (e.g. 0.15,0.6).")
     log_level: str = _env("info", "Log level.")
     access_log: bool = _env(False, "Log one line per HTTP request (uvicorn's access log).")
 
