@@ -1,0 +1,202 @@
+"""``ScoringEngine``: one job in, its assessments stored, exported and announced.
+
+The same engine runs behind the in-process queue, in ``runtime worker`` and in offline runs. For a job it
+resolves the scorers, waits (bounded) for the trace when a scorer takes ``trace`` or scores are exported as
+span events, runs the scorers concurrently (each isolated by :class:`ScorerRunner`), stores the results,
+exports them as ``gen_ai.evaluation.result`` events and calls the ``on_assessment`` hooks.
+
+A scorer's failure is data (an assessment with ``error``). Failing to *store* is not: ``process`` raises
+:class:`StoreFailed`, so a stream consumer leaves the job pending for a retry. Results already written are
+not written twice (see :mod:`runtime.evaluation.results` for why ids are deterministic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opentelemetry.trace import Tracer
+
+from registry.entities import Assessment, SourceType, SpanRecord, TraceRecord
+from registry.errors import AlreadyExists, NotFound, RegistryError
+from runtime.evaluation.catalog import ScorerCatalog
+from runtime.evaluation.counters import ScoringCounters
+from runtime.evaluation.execution import Outcome, ScorerRunner
+from runtime.evaluation.export import export_assessments
+from runtime.evaluation.job import ScorerRef, ScoringJob
+from runtime.evaluation.judge_client import JudgeClient
+from runtime.evaluation.results import error_feedback, to_assessment
+from runtime.evaluation.scorer import Scorer
+from runtime.evaluation.trace_view import Trace
+
+__all__ = ["AssessmentHook", "AssessmentStore", "JobResult", "ScoringEngine", "StoreFailed"]
+
+log = logging.getLogger("runtime.evaluation")
+
+# Called with every newly stored assessment (the canary feeds its statistics from here). Must not block;
+# the assessment's metadata carries model_id, model_version and variant.
+AssessmentHook = Callable[[Assessment], None]
+
+
+class AssessmentStore(Protocol):
+    def log_assessment(self, assessment: Assessment) -> Assessment: ...
+
+    def get_trace(self, trace_id: str) -> tuple[TraceRecord, list[SpanRecord]]: ...
+
+
+class StoreFailed(Exception):
+    """The results of a job could not be stored; the job should be retried later."""
+
+
+@dataclass(slots=True)
+class JobResult:
+    stored: list[Assessment] = field(default_factory=list)
+    duplicates: int = 0
+    failures: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+class ScoringEngine:
+    def __init__(
+        self,
+        catalog: ScorerCatalog,
+        store: AssessmentStore,
+        *,
+        runner: ScorerRunner | None = None,
+        judge: JudgeClient | None = None,
+        tracer: Tracer | None = None,
+        trace_wait: float = 10.0,
+        trace_poll: float = 0.2,
+        counters: ScoringCounters | None = None,
+        hooks: list[AssessmentHook] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.runner = runner or ScorerRunner()
+        self.judge = judge
+        self.tracer = tracer
+        self.trace_wait = trace_wait
+        self.trace_poll = trace_poll
+        self.counters = counters or ScoringCounters()
+        self.hooks: list[AssessmentHook] = hooks if hooks is not None else []
+
+    async def aclose(self) -> None:
+        if self.judge is not None:
+            await self.judge.aclose()
+
+    async def process(self, job: ScoringJob) -> JobResult:
+        result = JobResult()
+        wanted: list[tuple[ScorerRef, Scorer | None, str | None]] = []
+        for ref, scorer, error in map(self._resolve, job.scorers):
+            if scorer is not None and scorer.needs_expectations and job.expectations is None:
+                result.skipped.append(scorer.name)  # nothing to compare against: not a failure
+            else:
+                wanted.append((ref, scorer, error))
+        needs_trace = any(s is not None and s.needs_trace for _, s, _ in wanted) or self.tracer is not None
+        stored_trace = await self._wait_for_trace(job.trace_id) if needs_trace else None
+        trace = stored_trace or Trace(job.trace_record(), [], stored=False)
+        outcomes = await asyncio.gather(*(self._score(s, e, ref, job, trace) for ref, s, e in wanted))
+        span_id = trace.root.span_id if trace.root is not None else None
+        for (ref, scorer, _), outcome in zip(wanted, outcomes, strict=True):
+            await self._record(job, ref, scorer, outcome, span_id, result)
+        if self.tracer is not None and span_id is not None:
+            export_assessments(self.tracer, job.trace_id, span_id, result.stored)
+        return result
+
+    def _resolve(self, ref: ScorerRef) -> tuple[ScorerRef, Scorer | None, str | None]:
+        try:
+            return ref, self.catalog.resolve(ref), None
+        except (LookupError, TypeError, ValueError) as exc:
+            return ref, None, str(exc.args[0]) if exc.args else type(exc).__name__
+
+    async def _score(
+        self, scorer: Scorer | None, error: str | None, ref: ScorerRef, job: ScoringJob, trace: Trace
+    ) -> Outcome:
+        if scorer is None:
+            return Outcome([error_feedback(ref.name, error or "unknown scorer")], "error")
+        if "judge" in scorer.params and self.judge is None:
+            message = "no LLM judge is configured (RUNTIME_JUDGE_BASE_URL, RUNTIME_JUDGE_MODEL)"
+            return Outcome([error_feedback(scorer.name, message)], "error")
+        available: dict[str, Any] = {
+            "inputs": job.inputs,
+            "outputs": job.outputs,
+            "expectations": job.expectations,
+            "trace": trace,
+            "judge": self.judge,
+        }
+        return await self.runner.run(scorer, available)
+
+    async def _record(
+        self,
+        job: ScoringJob,
+        ref: ScorerRef,
+        scorer: Scorer | None,
+        outcome: Outcome,
+        span_id: str | None,
+        result: JobResult,
+    ) -> None:
+        name = scorer.name if scorer is not None else ref.name
+        metadata = job.assessment_metadata() | {"sample_rate": ref.rate}
+        if outcome.attempts > 1:
+            metadata["attempts"] = outcome.attempts
+        for feedback in outcome.feedbacks:
+            assessment = to_assessment(
+                feedback,
+                trace_id=job.trace_id,
+                scorer_name=name,
+                source_type=scorer.source_type if scorer is not None else SourceType.CODE,
+                scorer_version=scorer.version if scorer is not None else None,
+                span_id=span_id,
+                metadata=metadata,
+            )
+            if await self._store(assessment):
+                result.stored.append(assessment)
+                self.counters.count_scored(name, outcome.failure)
+                result.failures += outcome.failure is not None
+                self._announce(assessment)
+            else:
+                result.duplicates += 1
+
+    async def _store(self, assessment: Assessment) -> bool:
+        """True when written now, False when an earlier delivery of the job already wrote it."""
+        try:
+            await asyncio.to_thread(self.store.log_assessment, assessment)
+        except AlreadyExists:
+            return False
+        except RegistryError as exc:
+            self.counters.count_job_failed()
+            raise StoreFailed(
+                f"could not store assessment {assessment.name} of {assessment.trace_id}: {exc}"
+            ) from exc
+        return True
+
+    def _announce(self, assessment: Assessment) -> None:
+        for hook in self.hooks:
+            try:
+                hook(assessment)
+            except Exception:
+                log.exception("on_assessment hook %r failed", hook)
+
+    async def _wait_for_trace(self, trace_id: str) -> Trace | None:
+        """Poll the store until the trace is there (spans are exported in batches, about a second later)."""
+        deadline = time.monotonic() + self.trace_wait
+        while True:
+            try:
+                record, spans = await asyncio.to_thread(self.store.get_trace, trace_id)
+                return Trace(record, spans)
+            except NotFound:
+                pass
+            except RegistryError as exc:
+                log.warning("cannot read trace %s: %s", trace_id, exc)
+            if time.monotonic() >= deadline:
+                log.info(
+                    "trace %s was not stored within %.1f s; scoring from the request's facts",
+                    trace_id,
+                    self.trace_wait,
+                )
+                return None
+            await asyncio.sleep(self.trace_poll)
