@@ -6,11 +6,14 @@ the start and the end. It lives here, below every part, so those parts need not 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Call", "CallStatus", "ModelInfo", "NullTelemetry", "Telemetry"]
+__all__ = ["Call", "CallStatus", "CompositeTelemetry", "ModelInfo", "NullTelemetry", "Telemetry"]
+
+_log = logging.getLogger("runtime.telemetry")
 
 
 class CallStatus:
@@ -82,3 +85,33 @@ class NullTelemetry:
 
     def end(self, call: Call, handle: object) -> None:
         return None
+
+
+class CompositeTelemetry:
+    """Several telemetries seen as one (tracing, online evaluation, ...), so the service calls one.
+
+    ``end`` runs the parts in the order given, not reversed: a later part sees what an earlier one wrote
+    back to the call (tracing fills in usage from the spans before evaluation reads it). A part that breaks
+    its no-raise contract is logged and skipped; the others still run.
+    """
+
+    def __init__(self, *parts: Telemetry) -> None:
+        self.parts = parts
+
+    def begin(self, call: Call) -> object:
+        handles: list[object] = []
+        for part in self.parts:
+            try:
+                handles.append(part.begin(call))
+            except Exception:
+                _log.exception("telemetry %r failed to begin request %s", part, call.request_id)
+                handles.append(None)
+        return handles
+
+    def end(self, call: Call, handle: object) -> None:
+        handles = handle if isinstance(handle, list) else [None] * len(self.parts)
+        for part, part_handle in zip(self.parts, handles, strict=False):
+            try:
+                part.end(call, part_handle)
+            except Exception:
+                _log.exception("telemetry %r failed to end request %s", part, call.request_id)
