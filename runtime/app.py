@@ -142,6 +142,7 @@ async def observed(settings: Settings, observability: Observability) -> AsyncIte
     autotraced = provider is not None and settings.autotrace and instrument_openai()
     if provider is not None and builtin.llm_call_observer is None:
         builtin.llm_call_observer = LLMSpanObserver()
+    await anyio.to_thread.run_sync(observability.open_store)
     try:
         yield
     finally:

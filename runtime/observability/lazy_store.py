@@ -23,7 +23,7 @@ __all__ = ["LazyStore"]
 
 
 class LazyStore:
-    def __init__(self, url: str, *, retry_after: float = 5.0) -> None:
+    def __init__(self, url: str, *, retry_after: float = 1.0) -> None:
         self.url = url
         self._retry_after = retry_after
         self._store: SqlStore | None = None
@@ -44,7 +44,7 @@ class LazyStore:
                 raise Unavailable("the trace store is closed")
             now = time.monotonic()
             if self._failed_at is not None and now - self._failed_at < self._retry_after:
-                raise Unavailable(f"the trace store is unavailable: {self._failure}", retry_after=5)
+                raise Unavailable(f"the trace store is unavailable: {self._failure}", retry_after=1)
             try:
                 from registry.store import SqlStore
 
@@ -52,7 +52,7 @@ class LazyStore:
             except Exception as exc:
                 self._failed_at = now
                 self._failure = getattr(exc, "message", None) or type(exc).__name__
-                raise Unavailable(f"the trace store is unavailable: {self._failure}", retry_after=5) from exc
+                raise Unavailable(f"the trace store is unavailable: {self._failure}", retry_after=1) from exc
             self._failed_at = None
             return self._store
 

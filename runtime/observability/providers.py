@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from runtime.config import Settings
+from runtime.errors import Unavailable
 from runtime.observability import attributes as a
 from runtime.observability.ids import RequestIdGenerator
 from runtime.observability.lazy_store import LazyStore
@@ -45,6 +46,18 @@ class Observability:
     tracer_provider: TracerProvider | None = None
     exporter: StoreSpanProcessor | None = None
     _closed: bool = False
+
+    def open_store(self) -> None:
+        """Open the trace store ahead of the first batch (and of SIGTERM); if it is down, say so and go on.
+
+        Blocking (it may migrate the schema): the lifespan calls it in a thread, once the app is built.
+        """
+        if self.exporter is None:
+            return
+        try:
+            self.store.get()
+        except Unavailable as exc:
+            log.warning("%s; traces are dropped until it is back", exc.message)
 
     def flush(self, timeout: float = 30.0) -> bool:
         if self.tracer_provider is None:

@@ -19,7 +19,7 @@ __all__ = ["normalize_trace_id", "parse_time_ms", "search_filters"]
 _TRACE_ID = re.compile(r"^(tr-)?([0-9a-f]{32})$")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_STRING_FILTERS = ("model_id", "name", "session", "user", "page_token")
+_STRING_FILTERS = ("model_id", "name", "session", "user", "prompt", "page_token")
 
 
 def normalize_trace_id(value: str) -> str | None:
