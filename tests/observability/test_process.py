@@ -15,7 +15,7 @@ from runtime.app import create_app
 from tests.observability.conftest import settings_for
 from tests.servers import ServeProcess, serve_app, wait_until
 
-SLOW_AGENT = '''
+SLOW_AGENT = """
 import asyncio
 
 from runtime.agents import ResponsesAgent, set_agent
@@ -31,7 +31,7 @@ class Slow(ResponsesAgent):
 
 
 set_agent(Slow())
-'''
+"""
 
 
 def read_deltas(response: httpx.Response, count: int) -> list[str]:
