@@ -33,7 +33,7 @@ from runtime.evaluation.results import error_feedback, to_assessment
 from runtime.evaluation.scorer import Scorer
 from runtime.evaluation.trace_view import Trace
 
-__all__ = ["AssessmentHook", "AssessmentStore", "JobResult", "ScoringEngine", "StoreFailed"]
+__all__ = ["AssessmentHook", "AssessmentStore", "JobResult", "ScoringEngine", "StoreFailed", "announce"]
 
 log = logging.getLogger("runtime.evaluation")
 
@@ -46,6 +46,15 @@ class AssessmentStore(Protocol):
     def log_assessment(self, assessment: Assessment) -> Assessment: ...
 
     def get_trace(self, trace_id: str) -> tuple[TraceRecord, list[SpanRecord]]: ...
+
+
+def announce(hooks: list[AssessmentHook], assessment: Assessment) -> None:
+    """Call every hook; one that raises is logged and the others still run."""
+    for hook in hooks:
+        try:
+            hook(assessment)
+        except Exception:
+            log.exception("on_assessment hook %r failed", hook)
 
 
 class StoreFailed(Exception):
@@ -175,11 +184,7 @@ class ScoringEngine:
         return True
 
     def _announce(self, assessment: Assessment) -> None:
-        for hook in self.hooks:
-            try:
-                hook(assessment)
-            except Exception:
-                log.exception("on_assessment hook %r failed", hook)
+        announce(self.hooks, assessment)
 
     async def _wait_for_trace(self, trace_id: str) -> Trace | None:
         """Poll the store until the trace is there (spans are exported in batches, about a second later)."""

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from opentelemetry.trace import Tracer
 
 from registry.client import RegistryClient
+from registry.entities import Assessment
 from runtime.config import Settings
 from runtime.evaluation.attachments import AttachmentBoard, AttachmentWatcher
 from runtime.evaluation.catalog import ScorerCatalog
 from runtime.evaluation.counters import ScoringCounters
-from runtime.evaluation.engine import AssessmentHook, ScoringEngine
+from runtime.evaluation.engine import AssessmentHook, ScoringEngine, announce
 from runtime.evaluation.execution import ScorerRunner
 from runtime.evaluation.judge_client import JudgeClient, JudgeConfig
 from runtime.evaluation.judge_prompts import RegistryPrompts
@@ -101,6 +102,10 @@ class OnlineEvaluation:
     hooks: list[AssessmentHook] = field(default_factory=list)
     engine: ScoringEngine | None = None
     drain_timeout: float = 10.0
+
+    def announce(self, assessment: Assessment) -> None:
+        """Tell the hooks about an assessment recorded outside the engine (human feedback)."""
+        announce(self.hooks, assessment)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
