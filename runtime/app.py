@@ -23,14 +23,17 @@ from registry.errors import RegistryError
 from runtime.agents import builtin
 from runtime.config import Settings
 from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
+from runtime.evaluation.online import OnlineEvaluation, build_online_evaluation
 from runtime.loading import load_target
 from runtime.middleware import ApiKeyAuth, Limits, RequestId
 from runtime.model_source import AliasFollower, is_moving_uri, registry_client
 from runtime.observability.autotrace import instrument_openai, uninstrument_openai
 from runtime.observability.http_metrics import HttpErrorMetrics
 from runtime.observability.llm_observer import LLMSpanObserver
+from runtime.observability.prometheus import CallbackMetric
 from runtime.observability.providers import Observability, build_observability
-from runtime.routes import health, invocations, metrics, models_api, responses, traces
+from runtime.protocol.call import CompositeTelemetry, Telemetry
+from runtime.routes import assessments_api, health, invocations, metrics, models_api, responses, traces
 from runtime.routes.errors import error_response
 from runtime.serving import AgentService, AgentSlot, LoadedAgent
 from runtime.state import RuntimeState
@@ -63,12 +66,16 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         agent.runner._executor = executor  # the runner uses the app's pool from now on
     slot = AgentSlot(agent)
     observability = build_observability(settings, os.environ)
-    service = AgentService(slot, timeout=settings.request_timeout, telemetry=observability.telemetry)
     registry = registry_client(settings)
+    evaluation = online_evaluation(settings, registry, observability)
+    telemetry: Telemetry = observability.telemetry
+    if evaluation.board.static or settings.model.startswith("models:/"):  # else nothing can be attached
+        telemetry = CompositeTelemetry(observability.telemetry, evaluation.tap)
+    service = AgentService(slot, timeout=settings.request_timeout, telemetry=telemetry)
     state = RuntimeState(
         settings=settings,
         service=service,
-        resources={"registry": registry, "observability": observability},
+        resources={"registry": registry, "observability": observability, "evaluation": evaluation},
     )
 
     @contextlib.asynccontextmanager
@@ -80,7 +87,8 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
             gc.collect()
             gc.freeze()
             try:
-                yield
+                async with evaluation.running():  # drains queued scores while the store is still open
+                    yield
             finally:
                 executor.shutdown(wait=False, cancel_futures=True)
                 registry.close()
@@ -97,6 +105,7 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         Route("/metrics", metrics.metrics, methods=["GET"]),
         Route("/api/traces", traces.list_traces, methods=["GET"]),
         Route("/api/traces/{trace_id}", traces.get_trace, methods=["GET"]),
+        *assessments_api.routes,
         *models_api.routes,
     ]
     app = Starlette(
@@ -124,6 +133,25 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         known = [r.path for r in routes if isinstance(r, Route)]
         app.add_middleware(HttpErrorMetrics, counter=observability.metrics.http_errors, known_paths=known)
     return app
+
+
+def online_evaluation(
+    settings: Settings, registry: RegistryClient, observability: Observability
+) -> OnlineEvaluation:
+    """Scoring of served traffic; its spans go through the app's tracer, its counters to ``/metrics``."""
+    provider = observability.tracer_provider
+    evaluation = build_online_evaluation(
+        settings,
+        registry,
+        tracer=provider.get_tracer("runtime.evaluation") if provider is not None else None,
+        tracing=provider is not None,
+    )
+    if observability.metrics is not None:
+        for spec in evaluation.counters.specs():
+            observability.metrics.registry.register(
+                CallbackMetric(spec.name, spec.documentation, spec.kind, spec.labelnames, spec.read)
+            )
+    return evaluation
 
 
 @contextlib.asynccontextmanager

@@ -24,6 +24,7 @@ from opentelemetry.trace import Tracer
 from registry.client import RegistryClient
 from registry.entities import Assessment
 from runtime.config import Settings
+from runtime.errors import BadRequest
 from runtime.evaluation.attachments import AttachmentBoard, AttachmentWatcher
 from runtime.evaluation.catalog import ScorerCatalog
 from runtime.evaluation.counters import ScoringCounters
@@ -125,15 +126,23 @@ class OnlineEvaluation:
 def build_online_evaluation(
     settings: Settings, client: RegistryClient, *, tracer: Tracer | None = None, tracing: bool = True
 ) -> OnlineEvaluation:
-    """``tracing`` says whether traces reach the store: without it, no job waits for one."""
-    catalog = ScorerCatalog.from_file(settings.scorers or None)
+    """``tracing`` says whether traces reach the store: without it, no job waits for one.
+
+    A bad scorers file or setting fails here, at startup, as a :class:`~runtime.errors.BadRequest`.
+    """
+    try:
+        catalog = ScorerCatalog.from_file(settings.scorers or None)
+        redis = uses_redis(settings)
+        build_judge(settings, None)
+    except Exception as exc:
+        raise BadRequest(f"online evaluation: {type(exc).__name__}: {exc}") from exc
     static = [Attachment(s.name, settings.sample_rate) for s in catalog.user_scorers()]
     counters = ScoringCounters()
     hooks: list[AssessmentHook] = []
     board = AttachmentBoard(static)
     engine: ScoringEngine | None = None
     queue: LocalQueue | RedisQueue
-    if uses_redis(settings):
+    if redis:
         queue = RedisQueue(
             settings.redis_url, settings.scoring_stream, counters, buffer=settings.scoring_queue_size
         )
