@@ -1,0 +1,209 @@
+"""Auto-tracing of the official openai SDK inside served agents, against a fake OpenAI server on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import openai
+import pytest
+from openai import AsyncOpenAI, OpenAI
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from runtime.agents import ResponsesAgent, ResponsesAgentRequest, ResponsesAgentResponse
+from runtime.observability.autotrace import instrument_openai, is_instrumented, uninstrument_openai
+from tests.fakes.openai_server import FakeLLM, Reply, Usage
+from tests.observability.conftest import root_of
+from tests.serving.agents import loaded
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLM]:
+    with FakeLLM.running() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh(llm: FakeLLM) -> None:
+    llm.reset(Reply(text="Paris is sunny", usage=Usage(input_tokens=11, output_tokens=7)))
+
+
+def text_of(messages: ResponsesAgentRequest) -> str:
+    return str(messages.input[-1]["content"])
+
+
+class OpenAIAgent(ResponsesAgent):
+    """Calls the LLM through the openai SDK in one of eight ways, reports no usage of its own."""
+
+    def __init__(self, base_url: str, api: str, stream: bool, use_async: bool) -> None:
+        self.base_url = base_url
+        self.api = api
+        self.stream = stream
+        self.use_async = use_async
+
+    def _kwargs(self, request: ResponsesAgentRequest) -> dict[str, Any]:
+        if self.api == "chat":
+            kwargs: dict[str, Any] = {
+                "model": "gpt-test",
+                "messages": [{"role": "user", "content": text_of(request)}],
+                "temperature": 0.2,
+            }
+            if self.stream:
+                kwargs["stream_options"] = {"include_usage": True}
+        else:
+            kwargs = {"model": "gpt-test", "input": text_of(request), "instructions": "be brief"}
+        return {**kwargs, "stream": self.stream} if self.stream else kwargs
+
+    def _answer(self, text: str) -> ResponsesAgentResponse:
+        return ResponsesAgentResponse(output=[self.create_text_output_item(text, "m1")])
+
+    def predict(self, request: ResponsesAgentRequest) -> Any:
+        if self.use_async:
+            return self._predict_async(request)
+        with OpenAI(base_url=self.base_url, api_key="k") as client:
+            target = client.chat.completions if self.api == "chat" else client.responses
+            result = target.create(**self._kwargs(request))
+            if not self.stream:
+                return self._answer(_text(result))
+            with result:
+                return self._answer("".join(_delta(chunk) for chunk in result))
+
+    async def _predict_async(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        async with AsyncOpenAI(base_url=self.base_url, api_key="k") as client:
+            target = client.chat.completions if self.api == "chat" else client.responses
+            result = await target.create(**self._kwargs(request))
+            if not self.stream:
+                return self._answer(_text(result))
+            async with result:
+                return self._answer("".join([_delta(chunk) async for chunk in result]))
+
+
+def _text(result: Any) -> str:
+    return str(result.choices[0].message.content if hasattr(result, "choices") else result.output_text)
+
+
+def _delta(chunk: Any) -> str:
+    if getattr(chunk, "type", None) == "response.output_text.delta":
+        return str(chunk.delta)
+    choices = getattr(chunk, "choices", None)
+    return str(choices[0].delta.content or "") if choices else ""
+
+
+class AsyncPredict(OpenAIAgent):
+    async def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:  # type: ignore[override]
+        return await self._predict_async(request)
+
+
+def llm_spans(spans: tuple[ReadableSpan, ...]) -> list[ReadableSpan]:
+    return [s for s in spans if (s.attributes or {}).get("runtime.span.type") == "CHAT_MODEL"]
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("use_async", [False, True])
+def test_openai_calls_become_llm_spans_with_usage(
+    traced: Any, llm: FakeLLM, api: str, stream: bool, use_async: bool
+) -> None:
+    agent_cls = AsyncPredict if use_async else OpenAIAgent
+    app = traced(loaded(agent_cls(llm.base_url, api, stream, use_async), "caller"))
+    r = app.client.post("/v1/responses", json={"input": "weather in Paris?"})
+    assert r.status_code == 200, r.text
+    assert r.json()["output"][0]["content"][0]["text"].strip() == "Paris is sunny"
+
+    spans = app.spans.get_finished_spans()
+    root = root_of(spans)
+    [call] = llm_spans(spans)
+    attrs = dict(call.attributes or {})
+    assert call.name == "chat gpt-test"
+    assert call.kind is SpanKind.CLIENT
+    assert call.parent is not None and call.parent.span_id == root.context.span_id
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.request.model"] == "gpt-test"
+    assert attrs["gen_ai.response.model"] == "gpt-test"
+    assert attrs["gen_ai.request.stream"] is stream
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
+    assert str(attrs["gen_ai.response.id"]).startswith("chatcmpl-" if api == "chat" else "resp_")
+    assert "weather in Paris?" in str(attrs["runtime.span.inputs"])
+    assert attrs["runtime.span.outputs"] == "Paris is sunny"
+    if stream:
+        assert 0 < float(attrs["gen_ai.response.time_to_first_chunk"]) < 10  # type: ignore[arg-type]
+        assert attrs["runtime.stream.completed"] is True
+    if api == "chat":
+        assert attrs["gen_ai.request.temperature"] == 0.2
+        assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+
+    root_attrs = root.attributes or {}  # the agent reported no usage: the LLM span's counts
+    assert (root_attrs["gen_ai.usage.input_tokens"], root_attrs["gen_ai.usage.output_tokens"]) == (11, 7)
+    assert root_attrs["runtime.usage.estimated"] is False
+    assert r.json()["usage"]["input_tokens"] == 11
+
+
+class EarlyClose(ResponsesAgent):
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        with OpenAI(base_url=self.base_url, api_key="k") as client:
+            stream = client.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            with stream:
+                first = next(iter(stream))
+        return ResponsesAgentResponse(output=[self.create_text_output_item(str(first.id), "m1")])
+
+
+def test_a_stream_closed_early_ends_its_span_incomplete(traced: Any, llm: FakeLLM) -> None:
+    app = traced(loaded(EarlyClose(llm.base_url), "early"))
+    assert app.client.post("/v1/responses", json={"input": "hi"}).status_code == 200
+    [call] = llm_spans(app.spans.get_finished_spans())
+    assert (call.attributes or {})["runtime.stream.completed"] is False
+
+
+class Failing(ResponsesAgent):
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    async def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        async with AsyncOpenAI(base_url=self.base_url, api_key="k", max_retries=0) as client:
+            with pytest.raises(openai.InternalServerError):
+                await client.responses.create(model="gpt-test", input="hi")
+        return ResponsesAgentResponse(output=[self.create_text_output_item("recovered", "m1")])
+
+    async def predict_stream(self, request: ResponsesAgentRequest) -> AsyncIterator[Any]:
+        yield {"type": "response.output_item.done", "item": (await self.predict(request)).output[0]}
+
+
+def test_a_failed_call_is_an_error_span(traced: Any, llm: FakeLLM) -> None:
+    llm.reset(Reply(fail=500))
+    app = traced(loaded(Failing(llm.base_url), "failing"))
+    assert app.client.post("/v1/responses", json={"input": "hi"}).status_code == 200
+    [call] = llm_spans(app.spans.get_finished_spans())
+    assert call.status.status_code is StatusCode.ERROR
+    assert (call.attributes or {})["error.type"] == "InternalServerError"
+
+
+def test_autotrace_off_means_no_llm_spans(traced: Any, llm: FakeLLM) -> None:
+    app = traced(loaded(OpenAIAgent(llm.base_url, "chat", False, False), "caller"), autotrace=False)
+    assert not is_instrumented()
+    app.client.post("/v1/responses", json={"input": "hi"})
+    spans = app.spans.get_finished_spans()
+    assert llm_spans(spans) == []
+    assert (root_of(spans).attributes or {})["runtime.usage.estimated"] is True
+
+
+def test_patch_is_idempotent_reference_counted_and_inert_outside_requests(llm: FakeLLM) -> None:
+    original = openai.resources.chat.completions.Completions.create
+    assert instrument_openai() and instrument_openai()
+    patched = openai.resources.chat.completions.Completions.create
+    assert patched is not original
+    with OpenAI(base_url=llm.base_url, api_key="k") as client:  # no request: the SDK works as before
+        result = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        assert result.usage is not None and result.usage.prompt_tokens == 11
+    uninstrument_openai()
+    assert openai.resources.chat.completions.Completions.create is patched  # one user left
+    uninstrument_openai()
+    assert openai.resources.chat.completions.Completions.create is original
+    uninstrument_openai()  # one too many: harmless
+    assert not is_instrumented()
