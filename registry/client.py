@@ -259,17 +259,20 @@ class RegistryClient(StorePassthrough):
         response_format: Mapping[str, Any] | type[BaseModel] | None = None,
         model_config: Mapping[str, Any] | None = None,
     ) -> PromptVersion:
-        """Register the next immutable version; ``response_format`` may be a pydantic model class."""
-        schema = response_format
-        if isinstance(response_format, type) and issubclass(response_format, BaseModel):
-            schema = response_format.model_json_schema()
+        """Register the next immutable version; ``response_format`` may be a pydantic model class.
+
+        Name, template, schema and JSON values are all checked before the write: bad input changes nothing.
+        """
+        schema = _response_schema(response_format)
+        if model_config is not None and not isinstance(model_config, Mapping):
+            raise InvalidArgument(f"model_config must be a mapping, not {type(model_config).__name__}")
         try:
             return self.store.create_prompt_version(
                 name,
                 template,
                 commit_message=commit_message,
                 tags=_str_map(tags, "tag"),
-                response_format=schema if isinstance(schema, Mapping) else None,
+                response_format=schema,
                 model_settings=model_config,
             )
         except ValidationError as exc:
@@ -278,6 +281,7 @@ class RegistryClient(StorePassthrough):
     def load_prompt(self, name_or_uri: str, version: int | str | None = None) -> PromptVersion:
         """Accept a ``prompts:/`` URI or a bare name (latest version unless ``version`` is given)."""
         if not name_or_uri.startswith("prompts:/"):
+            check_name(name_or_uri, "prompt name")
             if version is not None:
                 return self.store.get_prompt_version(name_or_uri, _version(version))
             return self.store.get_prompt_version_by_alias(name_or_uri, "latest")
@@ -316,12 +320,28 @@ class RegistryClient(StorePassthrough):
     def set_prompt_version_tag(
         self, name: str, version: int | str, key: str, value: str | None
     ) -> PromptVersion:
-        return self.store.set_prompt_version_tag(name, _version(version), key, value)
+        """Set a tag, or delete it when ``value`` is None; the template itself can never be edited."""
+        if not isinstance(key, str) or not key:
+            raise InvalidArgument(f"tag keys must be non-empty strings, got {key!r}")
+        return self.store.set_prompt_version_tag(
+            name, _version(version), key, None if value is None else str(value)
+        )
 
     def update_prompt_commit_message(
         self, name: str, version: int | str, message: str | None
     ) -> PromptVersion:
         return self.store.update_prompt_commit_message(name, _version(version), message)
+
+
+def _response_schema(value: object) -> Mapping[str, Any] | None:
+    if value is None or isinstance(value, Mapping):
+        return value
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return value.model_json_schema()
+    raise InvalidArgument(
+        "response_format must be a JSON schema (a mapping) or a pydantic model class, "
+        f"not {type(value).__name__}"
+    )
 
 
 def _version(value: int | str) -> int:

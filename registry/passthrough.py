@@ -40,6 +40,7 @@ class StorePassthrough:
         min_latency_ms: float | None = None,
         limit: int = 100,
         page_token: str | None = None,
+        prompt: str | None = None,
     ) -> tuple[list[TraceRecord], str | None]:
         return self.store.search_traces(
             model_id=model_id,
@@ -52,10 +53,13 @@ class StorePassthrough:
             min_latency_ms=min_latency_ms,
             limit=limit,
             page_token=page_token,
+            prompt=prompt,
         )
 
-    def trace_stats(self, model_id: str | None = None, name: str | None = None) -> TraceStats:
-        return self.store.trace_stats(model_id, name)
+    def trace_stats(
+        self, model_id: str | None = None, name: str | None = None, prompt: str | None = None
+    ) -> TraceStats:
+        return self.store.trace_stats(model_id, name, prompt)
 
     def log_assessment(self, assessment: Assessment) -> Assessment:
         return self.store.log_assessment(assessment)

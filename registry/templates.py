@@ -49,7 +49,12 @@ def _texts(template: Template) -> list[str]:
 
 
 def check_template(template: Template) -> None:
-    """Reject a ``{{`` opening no valid placeholder: almost always a typo that would render verbatim."""
+    """Reject a ``{{`` opening no valid placeholder: almost always a typo that would render verbatim.
+
+    An empty template (``""`` or no chat messages) is rejected too: it is what an empty file or stdin gives.
+    """
+    if not template:
+        raise InvalidArgument("template is empty: give a text or at least one chat message")
     for text in _texts(template):
         leftover = PLACEHOLDER_RE.sub("", text)
         index = leftover.find("{{")

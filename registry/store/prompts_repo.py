@@ -7,14 +7,16 @@ the fix MLflow users ask for when a commit message had a typo.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Select, func, select, update
 
 from registry.entities import Prompt, PromptVersion, check_name, now_ms
-from registry.errors import NotFound
+from registry.errors import InvalidArgument, NotFound
+from registry.schemas import check_json_schema
 from registry.store.engine import Database
 from registry.store.naming import check_alias
 from registry.store.tables import prompt_aliases, prompt_versions, prompts
@@ -30,6 +32,19 @@ def like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
+def _checked(what: str, value: object, check: Callable[[object], None] | None = None) -> None:
+    """``check`` the value, then that JSON can store it: failing inside the transaction is no clear error."""
+    if check is not None:
+        try:
+            check(value)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"{what} must hold only JSON values ({exc})") from exc
+
+
 class PromptsRepo:
     _db: Database
 
@@ -43,8 +58,16 @@ class PromptsRepo:
         response_format: Mapping[str, Any] | None = None,
         model_settings: Mapping[str, Any] | None = None,
     ) -> PromptVersion:
-        """Validate fully before writing (bad templates change nothing), then take the next version number."""
+        """Validate fully before writing (bad templates change nothing), then take the next version number.
+
+        The strict checks (schema shape, JSON-only values) run here, on the way in, rather than in the
+        entity: rows written by an older, laxer release must stay readable.
+        """
         check_name(name, "prompt name")
+        if response_format is not None:
+            _checked("response_format", response_format, check_json_schema)
+        if model_settings is not None:
+            _checked("model_config", model_settings)
         now = now_ms()
         draft = PromptVersion.model_validate(
             {

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
-from registry.entities import SpanRecord, TraceRecord, TraceStatus
+from registry.entities import LineageKind, SpanRecord, TraceRecord, TraceStatus, now_ms
 from registry.errors import InvalidArgument, NotFound
 from registry.store.engine import Database
-from registry.store.tables import spans, traces
+from registry.store.tables import lineage_edges, spans, traces
+from registry.uris import PromptVersionURI, parse_prompt_uri
 
 __all__ = ["TraceStats", "TracesRepo"]
 
@@ -46,6 +48,27 @@ def _span_row(span: SpanRecord) -> dict[str, Any]:
     return span.model_dump(mode="json")
 
 
+def _prompt_edges(traces_: Sequence[TraceRecord]) -> list[dict[str, Any]]:
+    """prompt version -> trace edges for the versions a trace says it loaded (aliases are not versions)."""
+    now = now_ms()
+    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for trace in traces_:
+        for uri in trace.prompts:
+            try:
+                parsed = parse_prompt_uri(uri)
+            except InvalidArgument:
+                continue
+            if isinstance(parsed, PromptVersionURI):
+                edges[(str(parsed), trace.trace_id)] = {
+                    "src_kind": LineageKind.PROMPT_VERSION.value,
+                    "src_id": str(parsed),
+                    "dst_kind": LineageKind.TRACE.value,
+                    "dst_id": trace.trace_id,
+                    "created_time": now,
+                }
+    return list(edges.values())
+
+
 def _encode_token(row: TraceRecord) -> str:
     raw = json.dumps([row.start_time_ns, row.trace_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -65,18 +88,26 @@ class TracesRepo:
     _db: Database
 
     def log_traces(self, traces_: Sequence[TraceRecord], spans_: Sequence[SpanRecord] = ()) -> None:
-        """Write a batch in one transaction; replaying the same batch changes nothing."""
+        """Write a batch in one transaction; replaying the same batch changes nothing.
+
+        The prompt versions a trace loaded become lineage edges in the same transaction, so "which traces
+        used prompts:/support/3" is an indexed lookup rather than a scan of every trace's JSON.
+        """
         # Deduplicate within the batch (last wins): PostgreSQL refuses to upsert one row twice per statement.
         trace_rows = list({t.trace_id: _trace_row(t) for t in traces_}.values())
         span_rows = list({(s.trace_id, s.span_id): _span_row(s) for s in spans_}.values())
         if not trace_rows and not span_rows:
             return
+        edge_rows = _prompt_edges(traces_)
         columns = [c.name for c in traces.columns if c.name != "trace_id"]
         with self._db.write("log traces") as conn:
             if trace_rows:
                 conn.execute(self._db.upsert(traces, ["trace_id"], columns), trace_rows)
             if span_rows:
                 conn.execute(self._db.insert_ignore(spans, ["trace_id", "span_id"]), span_rows)
+            if edge_rows:
+                keys = ["src_kind", "src_id", "dst_kind", "dst_id"]
+                conn.execute(self._db.insert_ignore(lineage_edges, keys), edge_rows)
 
     def get_trace(self, trace_id: str) -> tuple[TraceRecord, list[SpanRecord]]:
         with self._db.read("get trace") as conn:
@@ -103,8 +134,12 @@ class TracesRepo:
         min_latency_ms: float | None = None,
         limit: int = 100,
         page_token: str | None = None,
+        prompt: str | None = None,
     ) -> tuple[list[TraceRecord], str | None]:
-        """Newest first; ``since_ms`` is inclusive and ``until_ms`` exclusive on the trace start time."""
+        """Newest first; ``since_ms`` is inclusive and ``until_ms`` exclusive on the trace start time.
+
+        ``prompt`` (``prompts:/name/3``) keeps the traces that loaded that prompt version.
+        """
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
         query = self._filtered(
@@ -117,6 +152,7 @@ class TracesRepo:
             since_ms=since_ms,
             until_ms=until_ms,
             min_latency_ms=min_latency_ms,
+            prompt=prompt,
         )
         if page_token:
             start, trace_id = _decode_token(page_token)
@@ -133,7 +169,9 @@ class TracesRepo:
             return found[:limit], _encode_token(found[limit - 1])
         return found, None
 
-    def trace_stats(self, model_id: str | None = None, name: str | None = None) -> TraceStats:
+    def trace_stats(
+        self, model_id: str | None = None, name: str | None = None, prompt: str | None = None
+    ) -> TraceStats:
         """Aggregates for lineage views and summaries, computed in SQL so they scale with the table."""
         columns = select(
             func.count(),
@@ -153,6 +191,7 @@ class TracesRepo:
             since_ms=None,
             until_ms=None,
             min_latency_ms=None,
+            prompt=prompt,
         )
         with self._db.read("trace stats") as conn:
             count, errors, mean, top, tokens_in, tokens_out = conn.execute(query).one()
@@ -177,8 +216,19 @@ class TracesRepo:
         since_ms: int | None,
         until_ms: int | None,
         min_latency_ms: float | None,
+        prompt: str | None = None,
     ) -> Select[Any]:
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
+        if prompt is not None:
+            conditions.append(
+                traces.c.trace_id.in_(
+                    select(lineage_edges.c.dst_id).where(
+                        lineage_edges.c.src_kind == LineageKind.PROMPT_VERSION.value,
+                        lineage_edges.c.src_id == prompt,
+                        lineage_edges.c.dst_kind == LineageKind.TRACE.value,
+                    )
+                )
+            )
         if model_id is not None:
             conditions.append(traces.c.model_id == model_id)
         if name is not None:
