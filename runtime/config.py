@@ -39,6 +39,15 @@ class Settings:
     store_url: str = _env("", "SQLAlchemy URL of the store; default sqlite under RUNTIME_HOME.")
     artifact_root: str = _env("", "Artifact folder; default RUNTIME_HOME/artifacts.")
     redis_url: str = _env("", "Redis URL (canaries, scoring queue, alias notifications). Optional.")
+    canary_prefix: str = _env("runtime:canary", "Redis key prefix of canary state (one per deployment).")
+    canary_poll_interval: float = _env(0.5, "Seconds between a server's checks of Redis for canary changes.")
+    canary_stale_after: float = _env(
+        2.0, "Seconds without an answer from Redis after which a server routes only to the champion."
+    )
+    canary_force_header: bool = _env(False, "Let clients pick a canary variant with x-runtime-variant.")
+    canary_buffer: int = _env(
+        100_000, "Canary statistics held in memory while Redis is down; more are dropped."
+    )
     api_keys: tuple[str, ...] = _env_list("Comma-separated keys accepted as 'Authorization: Bearer <key>'.")
     admin_keys: tuple[str, ...] = _env_list("Comma-separated keys required for admin API writes.")
     max_body_bytes: int = _env(10 * 1024 * 1024, "Largest request body accepted (413 above).")

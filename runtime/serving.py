@@ -1,10 +1,15 @@
-"""AgentService: where agents, streaming, observability and (later) canary meet, once per request.
+"""AgentService: where agents, streaming, observability and canary meet, once per request.
 
 Routes parse and validate, then call :meth:`AgentService.invoke` or :meth:`AgentService.stream`. The service
 picks the agent that serves (the slot can be swapped while requests run: each request keeps the agent it
 started with), applies the timeout, fills the :class:`~runtime.protocol.call.Call` and hands it to the
 telemetry. Agent failures become :class:`~runtime.errors.AgentError` with the cause logged once, never
 shown to the client.
+
+While a canary runs on the served model, ``router`` is set (by the composition root) and chooses each
+request's variant when its Call is made, so the response headers can name it; otherwise it is None and
+costs one attribute check. A shadow request is mirrored after the champion's answer is complete, as a
+background task of the router's ``mirror``: it never delays or changes what the client gets.
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
 from runtime.agents.chat import content_text, last_user_text
 from runtime.agents.runner import AgentRunner
+from runtime.canary.router import ROUTE_KEY, Assignment, shadow_call
 from runtime.errors import AgentError, RuntimeErrorBase, Timeout
 from runtime.ids import hex_id
 from runtime.protocol.agent import (
@@ -32,7 +39,7 @@ from runtime.protocol.agent import (
 )
 from runtime.protocol.call import Call, CallStatus, ModelInfo, NullTelemetry, Telemetry
 
-__all__ = ["AgentService", "AgentSlot", "LoadedAgent", "estimate_tokens"]
+__all__ = ["AgentService", "AgentSlot", "LoadedAgent", "VariantRouter", "estimate_tokens"]
 
 log = logging.getLogger("runtime.serving")
 
@@ -54,6 +61,12 @@ class AgentSlot:
         previous, self.current = self.current, agent
         self.last_error = None
         return previous
+
+
+class VariantRouter(Protocol):
+    """Chooses who serves a request while a canary runs (:class:`runtime.canary.router.Router`); no I/O."""
+
+    def choose(self, call: Call, headers: Mapping[str, str]) -> Assignment[LoadedAgent] | None: ...
 
 
 def estimate_tokens(text: str) -> int:
@@ -86,8 +99,16 @@ class AgentService:
         self.slot = slot
         self.timeout = timeout
         self.telemetry: Telemetry = telemetry or NullTelemetry()
+        self.router: VariantRouter | None = None
 
-    def new_call(self, request_id: str, endpoint: str, stream: bool, request: ResponsesAgentRequest) -> Call:
+    def new_call(
+        self,
+        request_id: str,
+        endpoint: str,
+        stream: bool,
+        request: ResponsesAgentRequest,
+        headers: Mapping[str, str] | None = None,
+    ) -> Call:
         call = Call(
             request_id=request_id,
             endpoint=endpoint,
@@ -100,10 +121,48 @@ class AgentService:
             call.user_id = request.context.user_id
         call.user_id = call.user_id or request.user
         call.input_preview = last_user_text(request.input)  # telemetry truncates it, or drops it
+        router = self.router
+        if router is not None:
+            route = router.choose(call, headers or {})
+            if route is not None:
+                call.model, call.variant = route.agent.info, route.variant
+                call.extra[ROUTE_KEY] = route
         return call
 
+    def _agent_for(self, call: Call) -> LoadedAgent:
+        """The agent the canary router chose for this call, else the one the slot serves now."""
+        if call.variant is not None:
+            route = call.extra.get(ROUTE_KEY)
+            if isinstance(route, Assignment):
+                agent: LoadedAgent = route.agent
+                return agent
+        return self.slot.current
+
+    def _mirror(self, request: ResponsesAgentRequest, call: Call) -> None:
+        """In shadow mode, send a copy of the finished request to the challenger in the background."""
+        if call.variant is None or call.status == CallStatus.CANCELLED:
+            return
+        route = call.extra.get(ROUTE_KEY)
+        if not isinstance(route, Assignment) or route.shadow is None or route.mirror is None:
+            return
+        challenger: LoadedAgent = route.shadow
+        copy = request.model_copy(deep=True)
+        shadow = shadow_call(call, route, challenger.info, hex_id(16))
+        route.mirror.spawn(lambda: self._shadow(copy, shadow))
+
+    async def _shadow(self, request: ResponsesAgentRequest, call: Call) -> None:
+        """Its outcome lands on its own trace and the challenger's counters; it is never returned."""
+        try:
+            if call.stream:
+                async for _ in self.stream(request, call):
+                    pass
+            else:
+                await self.invoke(request, call)
+        except RuntimeErrorBase:
+            return
+
     async def invoke(self, request: ResponsesAgentRequest, call: Call) -> ResponsesAgentResponse:
-        agent = self.slot.current
+        agent = self._agent_for(call)
         call.model = agent.info
         handle = self.telemetry.begin(call)
         try:
@@ -131,10 +190,11 @@ class AgentService:
         finally:
             call.ended = time.perf_counter()
             self.telemetry.end(call, handle)
+            self._mirror(request, call)
 
     async def stream(self, request: ResponsesAgentRequest, call: Call) -> AsyncGenerator[StreamEvent, None]:
         """Yield the agent's events; raise a RuntimeErrorBase when it fails, times out or yields an error."""
-        agent = self.slot.current
+        agent = self._agent_for(call)
         call.model = agent.info
         handle = self.telemetry.begin(call)
         deadline = asyncio.get_running_loop().time() + self.timeout
@@ -168,6 +228,7 @@ class AgentService:
             if call.input_tokens is None:
                 self._usage(call, request, None)
             self.telemetry.end(call, handle)
+            self._mirror(request, call)
 
     def _usage(self, call: Call, request: ResponsesAgentRequest, usage: dict[str, object] | None) -> None:
         if usage:

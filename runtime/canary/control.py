@@ -1,0 +1,164 @@
+"""Start, promote and roll back a canary: the same checks and audit whoever asks (CLI, HTTP API, a replica).
+
+Promotion moves the registry alias, which every replica already follows. It is claimed first
+(``running -> promoting`` in Redis, compare-and-set), so a concurrent rollback or second promotion gets a
+:class:`~runtime.errors.Conflict` and changes nothing; only the winner moves the alias, then marks the canary
+``promoted``. If the alias cannot be moved the claim is released (back to ``running``) and the failure is
+audited. Redis holds the live record; every step is also written to the store's canary history, whose
+failure is logged but never undoes a decision already taken in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pydantic import JsonValue
+
+from registry.client import RegistryClient
+from registry.entities import LineageEdge, LineageKind
+from registry.errors import RegistryError
+from registry.store.canaries_repo import CanaryEvent, CanaryRecord
+from runtime.canary.model import AuditEntry, CanaryDefinition, CanaryState, Status, now_ms
+from runtime.canary.state import CanaryStore
+from runtime.errors import BadRequest, NotFound, RuntimeErrorBase, Unavailable
+
+__all__ = ["CanaryControl"]
+
+log = logging.getLogger("runtime.canary")
+
+
+def _registry_error(exc: RegistryError) -> RuntimeErrorBase:
+    return NotFound(exc.message) if exc.status == 404 else Unavailable(exc.message)
+
+
+class CanaryControl:
+    def __init__(self, store: CanaryStore, registry: RegistryClient | None) -> None:
+        self.store = store
+        self.registry = registry
+
+    def _client(self) -> RegistryClient:
+        if self.registry is None:
+            raise BadRequest("this needs the model registry (RUNTIME_STORE_URL)")
+        return self.registry
+
+    async def start(self, definition: CanaryDefinition, reason: str | None = None) -> CanaryState:
+        """Check both versions in the registry, then create the canary (Conflict if one already runs)."""
+        client = self._client()
+        d = definition
+        try:
+            champion = await asyncio.to_thread(client.resolve, d.champion_uri)
+            await asyncio.to_thread(client.get_model_version, d.model, d.challenger_version)
+        except RegistryError as exc:
+            raise _registry_error(exc) from exc
+        champion_version = champion.version.version if champion.version else None
+        if champion_version == d.challenger_version:
+            raise BadRequest(f"version {d.challenger_version} is already the champion (@{d.champion_alias})")
+        d = d.model_copy(update={"champion_version": champion_version})
+        config: dict[str, JsonValue] = {"weight": d.weight, "mode": d.mode.value, "sticky_by": d.sticky_by}
+        entry = AuditEntry(actor=d.started_by, action="start", reason=reason, numbers=config)
+        state = await self.store.create(d, entry)
+        await self._record(state, entry, lineage=True)
+        return state
+
+    async def promote(
+        self,
+        canary_id: str,
+        actor: str,
+        reason: str | None = None,
+        numbers: dict[str, JsonValue] | None = None,
+    ) -> CanaryState:
+        claim = AuditEntry(actor=actor, action="promote", reason=reason, numbers=numbers or {})
+        await self.store.transition(canary_id, (Status.RUNNING,), Status.PROMOTING, claim, end=False)
+        state = await self._get(canary_id)
+        d = state.definition
+        try:
+            await asyncio.to_thread(self._client().set_alias, d.model, d.champion_alias, d.challenger_version)
+        except (RegistryError, BadRequest) as exc:
+            message = exc.message
+            failed = AuditEntry(actor=actor, action="promote_failed", reason=f"alias not moved: {message}")
+            await self.store.transition(canary_id, (Status.PROMOTING,), Status.RUNNING, failed, end=False)
+            await self._record(await self._get(canary_id), failed)
+            raise Unavailable(
+                f"promotion of {canary_id} failed, the canary keeps running: {message}"
+            ) from exc
+        moved = f"@{d.champion_alias} now points at version {d.challenger_version}"
+        done = AuditEntry(actor=actor, action="promoted", reason=moved)
+        await self.store.transition(canary_id, (Status.PROMOTING,), Status.PROMOTED, done, end=True)
+        state = await self._get(canary_id)
+        await self._record(state, claim)
+        await self._record(state, done)
+        return state
+
+    async def rollback(
+        self,
+        canary_id: str,
+        actor: str,
+        reason: str | None = None,
+        numbers: dict[str, JsonValue] | None = None,
+    ) -> CanaryState:
+        entry = AuditEntry(actor=actor, action="rollback", reason=reason, numbers=numbers or {})
+        await self.store.transition(canary_id, (Status.RUNNING,), Status.ROLLED_BACK, entry, end=True)
+        state = await self._get(canary_id)
+        await self._record(state, entry)
+        return state
+
+    async def _get(self, canary_id: str) -> CanaryState:
+        state = await self.store.get(canary_id)
+        if state is None:
+            raise NotFound(f"canary {canary_id!r} not found")
+        return state
+
+    async def _record(self, state: CanaryState, entry: AuditEntry, *, lineage: bool = False) -> None:
+        """Write the canary and one audit entry to the store's history; a failure is logged, not raised."""
+        if self.registry is None:
+            return
+        try:
+            await asyncio.to_thread(_write_history, self.registry, state, entry, lineage)
+        except RegistryError as exc:
+            log.warning("canary %s: history not written to the store: %s", state.canary_id, exc.message)
+
+
+def _write_history(client: RegistryClient, state: CanaryState, entry: AuditEntry, lineage: bool) -> None:
+    d = state.definition
+    client.store.record_canary(
+        CanaryRecord(
+            canary_id=d.canary_id,
+            model_name=d.model,
+            champion=f"@{d.champion_alias}",
+            champion_version=d.champion_version,
+            challenger_version=d.challenger_version,
+            mode=d.mode.value,
+            weight=d.weight,
+            config=d.model_dump(mode="json"),
+            status=state.status.value,
+            started_by=d.started_by,
+            started_time=d.started_ms,
+            ended_time=state.updated_ms if state.status.ended else None,
+            decided_by=state.decided_by,
+            reason=state.reason,
+        )
+    )
+    client.store.add_canary_event(
+        CanaryEvent(
+            canary_id=d.canary_id,
+            time=entry.at_ms or now_ms(),
+            actor=entry.actor,
+            action=entry.action,
+            reason=entry.reason,
+            details=entry.numbers,
+        )
+    )
+    if lineage:
+        versions = [v for v in (d.champion_version, d.challenger_version) if v is not None]
+        client.add_lineage(
+            [
+                LineageEdge(
+                    src_kind=LineageKind.CANARY,
+                    src_id=d.canary_id,
+                    dst_kind=LineageKind.MODEL_VERSION,
+                    dst_id=f"models:/{d.model}/{v}",
+                )
+                for v in versions
+            ]
+        )
