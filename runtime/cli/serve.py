@@ -30,6 +30,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--store-url", help="store URL (RUNTIME_STORE_URL)")
     p.add_argument("--redis-url", help="Redis URL (RUNTIME_REDIS_URL)")
     p.add_argument("--log-level", help="log level (RUNTIME_LOG_LEVEL)")
+    p.add_argument(
+        "--scorers", help="Python file of @scorer functions to run on live traffic (RUNTIME_SCORERS)"
+    )
+    p.add_argument(
+        "--sample-rate", type=float, help="share of requests each scorer scores, 0..1 (RUNTIME_SAMPLE_RATE)"
+    )
     p.set_defaults(func=run)
 
 
@@ -44,6 +50,8 @@ def _explicit(args: argparse.Namespace) -> dict[str, Any]:
         "store_url",
         "redis_url",
         "log_level",
+        "scorers",
+        "sample_rate",
     )
     values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.target:
