@@ -103,9 +103,10 @@ def _list(args: argparse.Namespace, store: SqlStore) -> int:
 
 
 def _ms(value: float | None) -> str:
+    """A duration given in milliseconds, with its unit: ms below a second, s above."""
     if value is None:
         return "-"
-    return f"{value:.1f}" if value < 1000 else f"{value / 1000:.2f}s"
+    return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
 
 
 def _tokens(trace: TraceRecord) -> str:
@@ -175,8 +176,8 @@ def format_trace(trace: TraceRecord, spans: list[SpanRecord]) -> str:
     lines = [
         f"trace    {trace.trace_id}   started {_when(trace.start_time_ns)}",
         f"model    {model}   endpoint {trace.endpoint or '-'}",
-        f"status   {trace.status.value}   latency {_ms(trace.latency_ms)} ms   "
-        f"ttft {_ms(trace.ttft_ms)} ms   tokens {_tokens(trace)}"
+        f"status   {trace.status.value}   latency {_ms(trace.latency_ms)}   "
+        f"ttft {_ms(trace.ttft_ms)}   tokens {_tokens(trace)}"
         + ("  (estimated)" if trace.tokens_estimated else ""),
     ]
     if trace.session_id or trace.user_id:
@@ -193,14 +194,14 @@ def format_trace(trace: TraceRecord, spans: list[SpanRecord]) -> str:
 
 def _span_line(node: dict[str, Any], trace_start: int) -> str:
     attrs = node.get("attributes") or {}
-    parts = [node["name"], f"[{node['span_type']}]", f"{_ms(node['duration_ms'])} ms"]
-    parts.append(f"at +{_ms((node['start_ns'] - trace_start) / 1e6)} ms")
+    parts = [node["name"], f"[{node['span_type']}]", _ms(node["duration_ms"])]
+    parts.append(f"at +{_ms((node['start_ns'] - trace_start) / 1e6)}")
     tokens_in, tokens_out = attrs.get("gen_ai.usage.input_tokens"), attrs.get("gen_ai.usage.output_tokens")
     if tokens_in is not None or tokens_out is not None:
         parts.append(f"tokens {tokens_in or 0}/{tokens_out or 0}")
     ttft = attrs.get("gen_ai.response.time_to_first_chunk", attrs.get("gen_ai.server.time_to_first_token"))
     if isinstance(ttft, int | float):
-        parts.append(f"ttft {_ms(ttft * 1000)} ms")
+        parts.append(f"ttft {_ms(ttft * 1000)}")
     if node["status_code"] == "ERROR":
         parts.append(f"ERROR {_clip(node.get('status_message'), 80)}".rstrip())
     return "  ".join(parts)
@@ -246,7 +247,7 @@ def _tail_line(t: TraceRecord) -> str:
     model = f"{t.model_name or '-'}" + (f"/{t.model_version}" if t.model_version is not None else "")
     return (
         f"{_when(t.start_time_ns)}  {t.trace_id}  {model:<16} {t.endpoint or '-':<14} {t.status.value:<9} "
-        f"{_ms(t.latency_ms):>8} ms  {_tokens(t):>9}  {_clip(t.request_preview, 40)}"
+        f"{_ms(t.latency_ms):>10}  {_tokens(t):>9}  {_clip(t.request_preview, 40)}"
     ).rstrip()
 
 
