@@ -292,6 +292,13 @@ class RegistryClient(StorePassthrough):
                 return self.store.get_prompt_version_by_alias(name, alias)
         raise InvalidArgument(f"unsupported prompt URI {name_or_uri!r}")  # pragma: no cover
 
+    def get_prompt(self, name: str) -> Prompt:
+        return self.store.get_prompt(name)
+
+    def list_prompt_versions(self, name: str) -> list[PromptVersion]:
+        """Newest first."""
+        return self.store.list_prompt_versions(name)
+
     def set_prompt_alias(self, name: str, alias: str, version: int | str) -> PromptVersion:
         return self.store.set_prompt_alias(name, alias, _version(version))
 

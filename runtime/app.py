@@ -32,8 +32,19 @@ from runtime.observability.http_metrics import HttpErrorMetrics
 from runtime.observability.llm_observer import LLMSpanObserver
 from runtime.observability.prometheus import CallbackMetric
 from runtime.observability.providers import Observability, build_observability
+from runtime.prompts.service import PromptService
 from runtime.protocol.call import CompositeTelemetry, Telemetry
-from runtime.routes import assessments_api, health, invocations, metrics, models_api, responses, traces
+from runtime.routes import (
+    assessments_api,
+    health,
+    invocations,
+    lineage_api,
+    metrics,
+    models_api,
+    prompts_api,
+    responses,
+    traces,
+)
 from runtime.routes.errors import error_response
 from runtime.serving import AgentService, AgentSlot, LoadedAgent
 from runtime.state import RuntimeState
@@ -67,6 +78,7 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
     slot = AgentSlot(agent)
     observability = build_observability(settings, os.environ)
     registry = registry_client(settings)
+    prompts = PromptService(settings, registry)
     evaluation = online_evaluation(settings, registry, observability)
     telemetry: Telemetry = observability.telemetry
     if evaluation.board.static or settings.model.startswith("models:/"):  # else nothing can be attached
@@ -75,7 +87,12 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
     state = RuntimeState(
         settings=settings,
         service=service,
-        resources={"registry": registry, "observability": observability, "evaluation": evaluation},
+        resources={
+            "registry": registry,
+            "observability": observability,
+            "evaluation": evaluation,
+            "prompts": prompts,
+        },
     )
 
     @contextlib.asynccontextmanager
@@ -87,7 +104,8 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
             gc.collect()
             gc.freeze()
             try:
-                async with evaluation.running():  # drains queued scores while the store is still open
+                # Scores drain while the store is still open; load_prompt reads through this app's registry.
+                async with evaluation.running(), prompts.running():
                     yield
             finally:
                 executor.shutdown(wait=False, cancel_futures=True)
@@ -107,6 +125,8 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         Route("/api/traces/{trace_id}", traces.get_trace, methods=["GET"]),
         *assessments_api.routes,
         *models_api.routes,
+        *prompts_api.routes,
+        *lineage_api.routes,
     ]
     app = Starlette(
         routes=routes,
