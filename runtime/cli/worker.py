@@ -1,0 +1,129 @@
+"""``runtime worker``: score sampled requests from the Redis Stream that ``runtime serve`` replicas fill.
+
+Run as many as needed, on any machine that reaches Redis and the store: they share one consumer group.
+A worker loads the same scorers file as the servers (``--scorers``; the built-ins are always there),
+writes assessments to the store, and exports its ``gen_ai.evaluation.result`` spans there too (and over
+OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set). SIGTERM or Ctrl-C: stop taking jobs, finish those in
+hand, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+from runtime.config import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from runtime.observability.lazy_store import LazyStore
+
+__all__ = ["add_parser"]
+
+log = logging.getLogger("runtime.worker")
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("worker", help="score sampled requests from the Redis scoring stream")
+    p.add_argument("--scorers", help="Python file of @scorer functions (RUNTIME_SCORERS)")
+    p.add_argument("--store-url", help="store URL (RUNTIME_STORE_URL)")
+    p.add_argument("--redis-url", help="Redis URL (RUNTIME_REDIS_URL)")
+    p.add_argument("--stream", dest="scoring_stream", help="stream name (RUNTIME_SCORING_STREAM)")
+    p.add_argument("--group", default="scorers", help="consumer group (default scorers)")
+    p.add_argument("--consumer", help="consumer name (default <host>-<pid>)")
+    p.add_argument(
+        "--concurrency", type=int, dest="scoring_workers", help="jobs at once (RUNTIME_SCORING_WORKERS)"
+    )
+    p.add_argument(
+        "--claim-idle",
+        type=float,
+        default=120.0,
+        help="seconds before another worker's unacknowledged job is taken over (default 120)",
+    )
+    p.add_argument("--max-deliveries", type=int, default=5, help="deliveries before a job is dead-lettered")
+    p.add_argument("--log-level", help="log level (RUNTIME_LOG_LEVEL)")
+    p.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    keys = ("scorers", "store_url", "redis_url", "scoring_stream", "scoring_workers", "log_level")
+    return Settings.from_env(**{k: getattr(args, k) for k in keys if getattr(args, k, None) is not None})
+
+
+def _tracing(settings: Settings) -> tuple[TracerProvider, LazyStore]:
+    """Where the worker's evaluation spans go: the store (into the scored trace) and OTLP if configured."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from runtime.observability.lazy_store import LazyStore
+    from runtime.observability.providers import build_resource, otlp_processor
+    from runtime.observability.store_export import StoreSpanProcessor
+
+    store = LazyStore(settings.resolved_store_url)
+    provider = TracerProvider(resource=build_resource(), shutdown_on_exit=False)
+    provider.add_span_processor(StoreSpanProcessor(store, schedule_delay=0.5))
+    otlp = otlp_processor(os.environ)
+    if otlp is not None:
+        provider.add_span_processor(otlp)
+    return provider, store
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not settings.redis_url:
+        print("error: runtime worker needs a Redis URL (--redis-url or RUNTIME_REDIS_URL)", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(settings, args))
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from registry.client import RegistryClient
+    from runtime.evaluation.catalog import ScorerCatalog
+    from runtime.evaluation.online import build_engine
+    from runtime.evaluation.stream_worker import StreamWorker
+
+    try:
+        catalog = ScorerCatalog.from_file(settings.scorers or None)
+    except Exception as exc:
+        print(f"error: cannot load scorers: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    client = RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root)
+    provider, store = _tracing(settings) if settings.tracing else (None, None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        engine = build_engine(
+            settings,
+            catalog,
+            client,
+            tracer=provider.get_tracer("runtime.evaluation") if provider is not None else None,
+        )
+        worker = StreamWorker(
+            engine,
+            settings.redis_url,
+            settings.scoring_stream,
+            group=args.group,
+            consumer=args.consumer,
+            concurrency=settings.scoring_workers,
+            claim_idle=args.claim_idle,
+            max_deliveries=args.max_deliveries,
+        )
+        await worker.run(stop, drain_timeout=settings.grace_period)
+    finally:
+        if provider is not None:
+            await asyncio.to_thread(provider.shutdown)
+        if store is not None:
+            store.close()
+        client.close()
+    log.info("worker %s stopped after %d jobs", worker.consumer, worker.processed)
+    return 0
