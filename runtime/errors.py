@@ -18,6 +18,7 @@
     ├── Unavailable                       unavailable     503  (Retry-After)
     ├── AgentError                        agent_error     500     1
     │   └── AgentLoadError                agent_load_error 500    1
+    ├── ClientClosedRequest               client_closed_request 499
     ├── Timeout                           timeout         504
     └── InternalError                     internal_error  500
 
@@ -32,6 +33,7 @@ __all__ = [
     "AgentError",
     "AgentLoadError",
     "BadRequest",
+    "ClientClosedRequest",
     "Conflict",
     "EmptyInput",
     "Forbidden",
@@ -146,6 +148,14 @@ class AgentError(RuntimeErrorBase):
 
 class AgentLoadError(AgentError):
     code = "agent_load_error"
+
+
+class ClientClosedRequest(RuntimeErrorBase):
+    """The client went away before the answer (nginx's 499); nobody reads the body."""
+
+    code = "client_closed_request"
+    status = 499
+    type = "invalid_request_error"
 
 
 class Timeout(RuntimeErrorBase):

@@ -11,6 +11,7 @@ from runtime.errors import RuntimeErrorBase
 from runtime.protocol.agent import ResponsesAgentRequest
 from runtime.protocol.call import Call
 from runtime.routes.body import parse_model, read_json
+from runtime.routes.disconnect import until_disconnect
 from runtime.routes.errors import error_body
 from runtime.routes.sse import json_response, model_headers, request_id_of, sse_response
 from runtime.serving import AgentService
@@ -32,7 +33,7 @@ async def invocations(request: Request) -> Response:
     headers = model_headers(call)
     if stream:
         return sse_response(_stream(service, agent_request, call), state.settings, headers)
-    result = await service.invoke(agent_request, call)
+    result = await until_disconnect(request.receive, service.invoke(agent_request, call))
     return json_response(result.model_dump(exclude_none=True), headers)
 
 

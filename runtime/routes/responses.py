@@ -13,6 +13,7 @@ from runtime.errors import RuntimeErrorBase
 from runtime.protocol.call import Call
 from runtime.protocol.openai import ResponsesCreateRequest, new_response_id, response_object
 from runtime.routes.body import parse_model, read_json
+from runtime.routes.disconnect import until_disconnect
 from runtime.routes.errors import error_body
 from runtime.routes.sse import json_response, model_headers, request_id_of, sse_response
 from runtime.serving import AgentService
@@ -23,15 +24,21 @@ from runtime.streaming.sse import event_frame, json_bytes
 __all__ = ["create_response"]
 
 
-def _usage(call: Call) -> dict[str, Any]:
+def _usage(call: Call, reported: dict[str, Any] | None) -> dict[str, Any]:
+    """OpenAI's usage object: the agent's own (with its token details) when it reported one."""
     inp, out = call.input_tokens or 0, call.output_tokens or 0
-    return {
+    usage: dict[str, Any] = {
         "input_tokens": inp,
         "input_tokens_details": {"cached_tokens": 0},
         "output_tokens": out,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": inp + out,
     }
+    if reported:
+        for key in ("input_tokens_details", "output_tokens_details"):
+            if isinstance(reported.get(key), dict):
+                usage[key] = {**usage[key], **reported[key]}
+    return usage
 
 
 async def create_response(request: Request) -> Response:
@@ -57,9 +64,10 @@ async def create_response(request: Request) -> Response:
     headers = model_headers(call)
     if req.stream:
         return sse_response(_stream(service, agent_request, call, shell), state.settings, headers)
-    result = await service.invoke(agent_request, call)
+    result = await until_disconnect(request.receive, service.invoke(agent_request, call))
     output = [finished_item(item) for item in result.output]
-    return json_response({**shell, "status": "completed", "output": output, "usage": _usage(call)}, headers)
+    usage = _usage(call, result.usage.model_dump() if result.usage else None)
+    return json_response({**shell, "status": "completed", "output": output, "usage": usage}, headers)
 
 
 async def _stream(
@@ -77,5 +85,5 @@ async def _stream(
         for event in builder.fail({"code": error["code"], "message": error["message"]}):
             yield event_frame(event["type"], json_bytes(event))
         return
-    for event in builder.finish(_usage(call)):
+    for event in builder.finish(_usage(call, builder.usage)):
         yield event_frame(event["type"], json_bytes(event))

@@ -144,3 +144,20 @@ class Sleeper(ResponsesAgent):
     async def predict_stream(self, request: ResponsesAgentRequest) -> AsyncIterator[Any]:
         yield self.create_text_delta("first ", "m1")
         await asyncio.sleep(30)
+
+
+class SlowPredict(ResponsesAgent):
+    """An async predict that takes long; records whether it was cancelled."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        self.started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return ResponsesAgentResponse(output=[])

@@ -14,7 +14,7 @@ import pytest
 from runtime.app import create_app
 from runtime.config import Settings
 from tests.servers import serve_app, wait_until
-from tests.serving.agents import Sleeper, SlowAsyncStream, SlowSync, SlowSyncStream, loaded
+from tests.serving.agents import Sleeper, SlowAsyncStream, SlowPredict, SlowSync, SlowSyncStream, loaded
 
 STREAM_BODIES = {
     "/v1/responses": {"input": "go", "stream": True},
@@ -122,3 +122,15 @@ def test_api_keys_guard_everything_but_health_and_ready() -> None:
         err = httpx.get(url + "/version").json()["error"]
         assert err["code"] == "unauthorized"
         assert "k1" not in json.dumps(err)
+
+
+@pytest.mark.parametrize("path", ["/invocations", "/v1/responses"])
+def test_client_disconnect_cancels_a_non_streaming_agent(path: str) -> None:
+    agent = SlowPredict()
+    body = {"input": [{"role": "user", "content": "x"}]} if path == "/invocations" else {"input": "x"}
+    with serve_app(create_app(Settings(), agent=loaded(agent))) as url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + path, json=body, timeout=httpx.Timeout(5, read=0.5))
+        assert agent.started.is_set()
+        assert agent.cancelled.wait(2.0), "the agent kept running after its client went away"
+        assert httpx.get(url + "/health").status_code == 200
