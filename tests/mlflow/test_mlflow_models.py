@@ -129,6 +129,7 @@ def test_import_mlflow_cli(mlflow_model: Path, tmp_path: Path) -> None:
         **os.environ,
         "RUNTIME_STORE_URL": f"sqlite:///{tmp_path}/r.db",
         "RUNTIME_ARTIFACT_ROOT": str(tmp_path / "a"),
+        "MLFLOW_TRACKING_URI": f"file://{tmp_path}/mlruns",
     }
     done = subprocess.run(
         [
