@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         },
     )
 
+    state.checks["prompt_notifications"] = prompts.readiness
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with follow_alias(settings, slot, registry, executor), observed(settings, observability):

@@ -19,6 +19,7 @@ from runtime.prompts import api
 from runtime.prompts.loader import PromptLoader
 from runtime.prompts.notify import AliasPublisher, AliasSubscriber
 from runtime.prompts.writer import PromptWriter
+from runtime.state import Degraded
 
 __all__ = ["PromptService"]
 
@@ -40,6 +41,12 @@ class PromptService:
                 self._publisher = AliasPublisher(self.settings.redis_url)
         cache = self.loader.cache if self.loader is not None else None
         return PromptWriter(self.registry, self._publisher, cache)
+
+    async def readiness(self) -> str | None:
+        """A ``/ready`` check: degraded (still serving) while alias moves cannot reach this replica."""
+        if self.subscriber is None or self.subscriber.subscribed.is_set():
+            return None
+        return Degraded("not subscribed to prompt notifications on Redis: alias moves wait for the cache TTL")
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
