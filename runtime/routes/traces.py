@@ -1,4 +1,5 @@
-"""``GET /api/traces`` (filtered, paginated, newest first) and ``GET /api/traces/{trace_id}`` (span tree).
+"""``GET /api/traces`` (filtered, paginated, newest first) and ``GET /api/traces/{trace_id}`` (span tree
+and the trace's assessments: scores and human feedback).
 
 Store queries are blocking SQL, so they run in a worker thread: a slow query must not stall the streams
 the same event loop is serving.
@@ -42,4 +43,11 @@ async def get_trace(request: Request) -> Response:
         raise NotFound(f"trace {raw!r} not found: ids look like tr-<32 hex>")
     store = _store(request)
     trace, spans = await anyio.to_thread.run_sync(lambda: store.get().get_trace(trace_id))
-    return json_response({"trace": trace.model_dump(mode="json"), "spans": span_tree(spans)})
+    assessments = await anyio.to_thread.run_sync(lambda: store.get().search_assessments(trace_id=trace_id))
+    return json_response(
+        {
+            "trace": trace.model_dump(mode="json"),
+            "spans": span_tree(spans),
+            "assessments": [a.model_dump(mode="json") for a in assessments],
+        }
+    )
