@@ -21,6 +21,7 @@ from starlette.routing import Route
 from registry.client import RegistryClient
 from registry.errors import RegistryError
 from runtime.agents import builtin
+from runtime.canary_wiring import attach_canary, canary_running
 from runtime.config import Settings
 from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
 from runtime.evaluation.online import OnlineEvaluation, build_online_evaluation
@@ -36,6 +37,7 @@ from runtime.prompts.service import PromptService
 from runtime.protocol.call import CompositeTelemetry, Telemetry
 from runtime.routes import (
     assessments_api,
+    canary_api,
     health,
     invocations,
     lineage_api,
@@ -94,6 +96,7 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
             "prompts": prompts,
         },
     )
+    canary = attach_canary(state, slot, registry, executor, evaluation.hooks)
 
     state.checks["prompt_notifications"] = prompts.readiness
 
@@ -107,7 +110,7 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
             gc.freeze()
             try:
                 # Scores drain while the store is still open; load_prompt reads through this app's registry.
-                async with evaluation.running(), prompts.running():
+                async with canary_running(canary), evaluation.running(), prompts.running():
                     yield
             finally:
                 executor.shutdown(wait=False, cancel_futures=True)
@@ -129,6 +132,7 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         *models_api.routes,
         *prompts_api.routes,
         *lineage_api.routes,
+        *canary_api.routes,
     ]
     app = Starlette(
         routes=routes,

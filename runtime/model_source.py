@@ -25,7 +25,7 @@ from runtime.errors import AgentLoadError, NotFound, RuntimeErrorBase
 from runtime.protocol.call import ModelInfo
 from runtime.serving import AgentSlot, LoadedAgent
 
-__all__ = ["AliasFollower", "is_moving_uri", "load_model_uri", "load_resolved"]
+__all__ = ["AliasFollower", "is_moving_uri", "load_checked", "load_model_uri", "load_resolved"]
 
 log = logging.getLogger("runtime.models")
 
@@ -65,6 +65,16 @@ def load_model_uri(uri: str, settings: Settings, executor: Executor | None = Non
     with registry_client(settings) as client:
         resolved = _resolve(client, uri)
     return load_resolved(resolved, uri, executor)
+
+
+async def load_checked(uri: str, client: RegistryClient, executor: Executor | None = None) -> LoadedAgent:
+    """Load a version off the event loop and make it answer its input example: a canary's challenger."""
+    resolved = await asyncio.to_thread(_resolve, client, uri)
+    loaded = await asyncio.to_thread(load_resolved, resolved, uri, executor)
+    example = input_example(resolved.local_path)
+    if example is not None:
+        await answer_example(loaded.runner, example)
+    return loaded
 
 
 class AliasFollower:

@@ -11,10 +11,17 @@ from starlette.requests import Request
 from runtime.config import Settings
 from runtime.serving import AgentService
 
-__all__ = ["ReadinessCheck", "RuntimeState", "runtime_state"]
+__all__ = ["Degraded", "ReadinessCheck", "RuntimeState", "runtime_state"]
 
 # A named check for /ready: returns None when fine, else why not (degraded parts are reported too).
 ReadinessCheck = Callable[[], Awaitable[str | None]]
+
+
+class Degraded(str):
+    """A check's answer for a feature that is degraded while requests still succeed (canary routing without
+    Redis): ``/ready`` reports it and stays 200, so a load balancer keeps the replica in rotation."""
+
+    __slots__ = ()
 
 
 @dataclass(slots=True)

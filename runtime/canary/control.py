@@ -47,11 +47,13 @@ class CanaryControl:
         client = self._client()
         d = definition
         try:
-            champion = await asyncio.to_thread(client.resolve, d.champion_uri)
+            champion = await asyncio.to_thread(
+                client.store.get_model_version_by_alias, d.model, d.champion_alias
+            )
             await asyncio.to_thread(client.get_model_version, d.model, d.challenger_version)
         except RegistryError as exc:
             raise _registry_error(exc) from exc
-        champion_version = champion.version.version if champion.version else None
+        champion_version = champion.version
         if champion_version == d.challenger_version:
             raise BadRequest(f"version {d.challenger_version} is already the champion (@{d.champion_alias})")
         d = d.model_copy(update={"champion_version": champion_version})

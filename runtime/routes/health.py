@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runtime.routes.sse import json_response
-from runtime.state import runtime_state
+from runtime.state import Degraded, runtime_state
 from runtime.version import __version__
 
 __all__ = ["health", "models", "ready", "version"]
@@ -21,16 +21,21 @@ async def health(request: Request) -> Response:
 async def ready(request: Request) -> Response:
     state = runtime_state(request)
     problems: dict[str, str] = {}
+    degraded: dict[str, str] = {}
     for name, check in state.checks.items():
         problem = await check()
-        if problem:
+        if isinstance(problem, Degraded):
+            degraded[name] = str(problem)
+        elif problem:
             problems[name] = problem
     slot = state.service.slot
     body: dict[str, object] = {
-        "status": "ready" if not problems else "not_ready",
+        "status": "not_ready" if problems else "degraded" if degraded else "ready",
         "model": slot.current.info.name,
         "checks": problems,
     }
+    if degraded:
+        body["degraded"] = degraded
     if slot.last_error:
         body["last_load_error"] = slot.last_error
     return json_response(body, status=200 if not problems else 503)
