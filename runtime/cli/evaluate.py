@@ -179,9 +179,9 @@ def _detach(args: argparse.Namespace, settings: Settings, client: RegistryClient
 
 
 def _attached(args: argparse.Namespace, settings: Settings, client: RegistryClient) -> int:
-    from runtime.evaluation.attachments import parse_attachments
+    from runtime.evaluation.attachments import model_for_uri, parse_attachments
 
-    found = parse_attachments(client.resolve(args.uri).model.tags)
+    found = parse_attachments(model_for_uri(client, args.uri).tags)
     if args.json:
         print(
             json.dumps(
@@ -198,10 +198,11 @@ def _attached(args: argparse.Namespace, settings: Settings, client: RegistryClie
 
 
 def _summary(args: argparse.Namespace, settings: Settings, client: RegistryClient) -> int:
+    from runtime.evaluation.attachments import model_for_uri
     from runtime.evaluation.summary import format_summary, summarize
     from runtime.observability.query import parse_time_ms
 
-    model = client.resolve(args.uri).model
+    model = model_for_uri(client, args.uri)
     since = parse_time_ms(args.since, "since") if args.since else None
     found = client.search_assessments(
         model_id=model.model_id, name=args.name, since_ms=since, limit=1_000_000

@@ -22,11 +22,19 @@ from typing import Any
 from registry.client import RegistryClient
 from registry.entities import LoggedModel
 from registry.errors import RegistryError
+from registry.uris import ModelAliasURI, ModelIdURI, ModelLatestURI, ModelVersionURI, parse_model_uri
 from runtime.evaluation.job import ScorerRef
 from runtime.evaluation.sampling import Attachment, CallFilter
 from runtime.protocol.call import Call, CallStatus
 
-__all__ = ["TAG_PREFIX", "AttachmentBoard", "AttachmentWatcher", "attach", "parse_attachments"]
+__all__ = [
+    "TAG_PREFIX",
+    "AttachmentBoard",
+    "AttachmentWatcher",
+    "attach",
+    "model_for_uri",
+    "parse_attachments",
+]
 
 log = logging.getLogger("runtime.evaluation")
 
@@ -61,9 +69,23 @@ def parse_attachments(tags: Mapping[str, str]) -> list[Attachment]:
     return [a for a in found if a.rate > 0]
 
 
+def model_for_uri(client: RegistryClient, uri: str) -> LoggedModel:
+    """The LoggedModel a ``models:/`` URI names now, from the store alone (no artifact files needed)."""
+    match parse_model_uri(uri):
+        case ModelIdURI(model_id):
+            return client.get_logged_model(model_id)
+        case ModelVersionURI(name, number):
+            version = client.store.get_model_version(name, number)
+        case ModelAliasURI(name, alias):
+            version = client.store.get_model_version_by_alias(name, alias)
+        case ModelLatestURI(name):
+            version = client.store.get_latest_model_version(name)
+    return client.get_logged_model(version.model_id)
+
+
 def attach(client: RegistryClient, uri: str, attachment: Attachment) -> LoggedModel:
     """Record ``attachment`` on the model ``uri`` resolves to; a rate of 0 detaches."""
-    model = client.resolve(uri).model
+    model = model_for_uri(client, uri)
     return client.store.update_logged_model(
         model.model_id, tags={TAG_PREFIX + attachment.name: _tag_value(attachment)}
     )

@@ -111,7 +111,11 @@ def _reset() -> Iterator[None]:
 def engine_for(client: RegistryClient, **kw: Any) -> ScoringEngine:
     runner = ScorerRunner(timeout=0.3, retries=2, backoff=0.01)
     return ScoringEngine(
-        ScorerCatalog({s.name: s for s in ALL}), client, runner=runner, trace_wait=kw.pop("trace_wait", 2.0), **kw
+        ScorerCatalog({s.name: s for s in ALL}),
+        client,
+        runner=runner,
+        trace_wait=kw.pop("trace_wait", 2.0),
+        **kw,
     )
 
 

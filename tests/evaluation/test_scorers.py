@@ -124,15 +124,23 @@ def test_json_schema_scorer_and_checker() -> None:
     assert check(outputs='```json\n{"city": "Paris", "temp": 18}\n```').value is True
     bad = check(outputs=json.dumps({"city": "P", "temp": 99, "x": 1}))
     assert bad.value is False
-    assert "$.city: shorter than 2" in (bad.rationale or "") and "$.temp: must be <= 60" in (bad.rationale or "")
+    assert "$.city: shorter than 2" in (bad.rationale or "") and "$.temp: must be <= 60" in (
+        bad.rationale or ""
+    )
     assert "unexpected property 'x'" in (bad.rationale or "")
     assert check(outputs="not json").value is False
     assert b.json_schema()(outputs="[1, 2]").value is True
     assert schema_errors(True, {"type": "integer"}) == ["$: expected integer, got bool"]
     assert schema_errors(3.0, {"type": "integer"}) == []
-    refs = {"$defs": {"P": {"type": "object", "required": ["n"]}}, "type": "array", "items": {"$ref": "#/$defs/P"}}
+    refs = {
+        "$defs": {"P": {"type": "object", "required": ["n"]}},
+        "type": "array",
+        "items": {"$ref": "#/$defs/P"},
+    }
     assert schema_errors([{"n": 1}, {}], refs) == ["$[1]: missing required property 'n'"]
-    assert schema_errors("a", {"anyOf": [{"type": "integer"}, {"enum": ["b"]}]}) == ["$: matches none of anyOf"]
+    assert schema_errors("a", {"anyOf": [{"type": "integer"}, {"enum": ["b"]}]}) == [
+        "$: matches none of anyOf"
+    ]
     assert schema_errors(1, {"oneOf": [{"type": "integer"}, {"type": "number"}]}) == [
         "$: matches 2 of oneOf, expected exactly 1"
     ]
