@@ -94,6 +94,46 @@ def _observe(call: Call, event: StreamEvent) -> dict[str, object] | None:
     return None
 
 
+class _Deadline:
+    """One timer for a whole stream instead of one per event (``asyncio.timeout`` per event is a measurable
+    share of the streaming hot path). It cancels the consuming task only while that task awaits the agent,
+    so the timeout surfaces inside the generator, where it can still become an error event."""
+
+    __slots__ = ("expired", "fired", "handle", "task", "waiting")
+
+    def __init__(self, seconds: float) -> None:
+        self.task = asyncio.current_task()
+        self.waiting = False
+        self.expired = False
+        self.fired = False
+        self.handle = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self.expired = True
+        if self.waiting and self.task is not None:
+            self.fired = True
+            self.task.cancel()
+
+    async def next(self, events: AsyncGenerator[StreamEvent, None]) -> StreamEvent | None:
+        """The agent's next event, None at its end; TimeoutError once the deadline has passed."""
+        if self.expired:
+            raise TimeoutError
+        self.waiting = True
+        try:
+            return await anext(events)
+        except StopAsyncIteration:
+            return None
+        except asyncio.CancelledError:
+            if self.fired and self.task is not None and self.task.uncancel() == 0:
+                raise TimeoutError from None  # our own cancellation, nobody else's
+            raise
+        finally:
+            self.waiting = False
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+
 class AgentService:
     def __init__(self, slot: AgentSlot, *, timeout: float, telemetry: Telemetry | None = None) -> None:
         self.slot = slot
@@ -197,15 +237,13 @@ class AgentService:
         agent = self._agent_for(call)
         call.model = agent.info
         handle = self.telemetry.begin(call)
-        deadline = asyncio.get_running_loop().time() + self.timeout
+        deadline = _Deadline(self.timeout)
         events = agent.runner.stream(request)
         usage: dict[str, object] | None = None
         try:
             while True:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        event = await anext(events)
-                except StopAsyncIteration:
+                event = await deadline.next(events)
+                if event is None:
                     break
                 usage = _observe(call, event) or usage
                 yield event
@@ -222,6 +260,7 @@ class AgentService:
         except Exception as exc:
             raise self._agent_failed(call, exc) from exc
         finally:
+            deadline.cancel()
             with anyio.CancelScope(shield=True):
                 await events.aclose()
             call.ended = time.perf_counter()

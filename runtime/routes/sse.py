@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
 from runtime.config import Settings
 from runtime.ids import hex_id
 from runtime.protocol.call import Call
+from runtime.streaming.eventsource import EventStream
 
 __all__ = ["json_response", "model_headers", "request_id_of", "sse_response"]
 
@@ -43,7 +43,7 @@ def json_response(payload: Any, headers: Mapping[str, str] | None = None, status
 
 def sse_response(frames: AsyncIterator[bytes], settings: Settings, headers: Mapping[str, str]) -> Response:
     """An SSE stream of pre-encoded frames, with keep-alive pings, a send timeout and graceful drain."""
-    return EventSourceResponse(
+    return EventStream(
         frames,
         headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
         ping=settings.sse_ping_interval,

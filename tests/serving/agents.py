@@ -161,3 +161,21 @@ class SlowPredict(ResponsesAgent):
             self.cancelled.set()
             raise
         return ResponsesAgentResponse(output=[])
+
+
+class Firehose(ResponsesAgent):
+    """Streams big deltas as fast as it can: fills a client's socket buffers when the client stops reading."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+        self.produced = 0
+
+    async def predict_stream(self, request: ResponsesAgentRequest) -> AsyncIterator[Any]:
+        chunk = "x" * 65536
+        try:
+            for _ in range(100_000):  # bounded: ~6 GB, far more than any socket buffer
+                self.produced += 1
+                yield self.create_text_delta(chunk, "m1")
+                await asyncio.sleep(0)
+        finally:
+            self.closed.set()

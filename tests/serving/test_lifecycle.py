@@ -14,7 +14,15 @@ import pytest
 from runtime.app import create_app
 from runtime.config import Settings
 from tests.servers import serve_app, wait_until
-from tests.serving.agents import Sleeper, SlowAsyncStream, SlowPredict, SlowSync, SlowSyncStream, loaded
+from tests.serving.agents import (
+    Firehose,
+    Sleeper,
+    SlowAsyncStream,
+    SlowPredict,
+    SlowSync,
+    SlowSyncStream,
+    loaded,
+)
 
 STREAM_BODIES = {
     "/v1/responses": {"input": "go", "stream": True},
@@ -134,3 +142,22 @@ def test_client_disconnect_cancels_a_non_streaming_agent(path: str) -> None:
         assert agent.started.is_set()
         assert agent.cancelled.wait(2.0), "the agent kept running after its client went away"
         assert httpx.get(url + "/health").status_code == 200
+
+
+def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout() -> None:
+    import socket
+
+    agent = Firehose()
+    settings = Settings(sse_send_timeout=0.5, sse_ping_interval=0)
+    with serve_app(create_app(settings, agent=loaded(agent))) as url:
+        port = int(url.rsplit(":", 1)[1])
+        body = b'{"input": "x", "stream": true}'
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(
+                b"POST /v1/responses HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            # never read: the server's writes back up, and the watchdog must give up on us
+            assert agent.closed.wait(10), "a stuck client kept the stream (and the agent) alive"
+        assert agent.produced < 100_000
