@@ -53,14 +53,19 @@ def _open(settings: Settings) -> RegistryClient:
     return RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root)
 
 
-def unconfigure(loader: PromptLoader) -> None:
-    """Drop ``loader`` if it is still the current one (a server shutting down after another started)."""
+def unconfigure(loader: PromptLoader | None = None) -> None:
+    """Drop ``loader`` if it is still the current one; without an argument, whatever is current.
+
+    A server stopping after another one started must leave the newer server's loader in place. With nothing
+    configured, the next ``load_prompt`` opens the environment's store again.
+    """
     global _loader
     with _lock:
-        if _loader is not loader:
+        current = _loader
+        if current is None or (loader is not None and current is not loader):
             return
         _loader = None
-    loader.close()
+    current.close()
 
 
 def current_loader() -> PromptLoader:
