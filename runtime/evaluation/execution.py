@@ -1,7 +1,8 @@
 """Run one scorer so that nothing it does can hurt the process: errors, hangs and bad return values.
 
 - An exception is retried with exponential backoff (a judge endpoint that blips should not cost a score),
-  then recorded as the assessment's error.
+  then recorded as the assessment's error. An exception with ``retryable = False`` is recorded at once
+  (the judge client has done its own retries by then).
 - A timeout is not retried: a scorer that hangs once will usually hang again, and each try costs the
   whole timeout. An async scorer is cancelled. A sync one cannot be: Python has no way to stop a thread.
   It runs in a *daemon* thread, so a hung one neither blocks the worker nor keeps the process from
@@ -72,7 +73,7 @@ class ScorerRunner:
             except BadScore as exc:
                 return Outcome([error_feedback(scorer.name, str(exc))], "bad_type", attempt)
             except Exception as exc:
-                if attempt > self.retries:
+                if attempt > self.retries or not getattr(exc, "retryable", True):
                     log.warning(
                         "scorer %s failed after %d attempts: %s", scorer.name, attempt, _describe(exc)
                     )

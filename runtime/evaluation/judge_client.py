@@ -30,7 +30,9 @@ _MAX_RETRY_AFTER = 30.0
 
 
 class JudgeError(Exception):
-    """The judge endpoint failed or answered something unusable."""
+    """The judge endpoint failed or answered something unusable, after the client's own retries."""
+
+    retryable = False
 
 
 @dataclass(frozen=True)
