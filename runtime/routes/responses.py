@@ -73,17 +73,24 @@ async def create_response(request: Request) -> Response:
 async def _stream(
     service: AgentService, agent_request: Any, call: Call, shell: dict[str, Any]
 ) -> AsyncIterator[bytes]:
+    """One chunk per agent event: the events it expands to (item added, part added, delta) go out in one
+    write instead of one write each."""
     builder = ResponsesStream(shell)
-    for event in builder.start():
-        yield event_frame(event["type"], json_bytes(event))
+    yield _frames(builder.start())
     try:
         async for agent_event in service.stream(agent_request, call):
-            for event in builder.feed(agent_event):
-                yield event_frame(event["type"], json_bytes(event))
+            events = builder.feed(agent_event)
+            if events:
+                yield _frames(events)
     except RuntimeErrorBase as exc:
         error = error_body(exc, call.request_id)["error"]
-        for event in builder.fail({"code": error["code"], "message": error["message"]}):
-            yield event_frame(event["type"], json_bytes(event))
+        yield _frames(builder.fail({"code": error["code"], "message": error["message"]}))
         return
-    for event in builder.finish(_usage(call, builder.usage)):
-        yield event_frame(event["type"], json_bytes(event))
+    yield _frames(builder.finish(_usage(call, builder.usage)))
+
+
+def _frames(events: list[dict[str, Any]]) -> bytes:
+    if len(events) == 1:
+        event = events[0]
+        return event_frame(event["type"], json_bytes(event))
+    return b"".join([event_frame(event["type"], json_bytes(event)) for event in events])
