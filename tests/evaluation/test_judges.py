@@ -101,23 +101,26 @@ def test_an_edited_prompt_version_is_used(llm: FakeLLM, client: RegistryClient) 
 
 
 def test_guidelines_and_correctness_judges(llm: FakeLLM, client: RegistryClient) -> None:
-    llm.script(Reply(text=YES), Reply(text='Sure: {"result": "no", "rationale": "It says Lyon."}'))
     judge = judge_for(llm, client)
+    rules = ScorerRef(name="guidelines", args={"rules": ["Answer in one word", "Be polite"]})
+    found = score(client, judge, rules, inputs={"question": "Capital?"}, outputs="Lyon")
+    assert found["guidelines"].value is True
+    assert "- Answer in one word\n- Be polite" in llm.requests[-1].body["messages"][1]["content"]
+    assert (
+        '<request>\n{"question": "Capital?"}\n</request>' in llm.requests[-1].body["messages"][1]["content"]
+    )
+
+    llm.reply = Reply(text='Sure: {"result": "no", "rationale": "It says Lyon."}')
     found = score(
         client,
         judge,
-        ScorerRef(name="guidelines", args={"rules": ["Answer in one word", "Be polite"]}),
         ScorerRef(name="correctness"),
-        inputs={"question": "Capital?"},
+        inputs="Capital?",
         outputs="Lyon",
         expectations={"answer": "Paris"},
     )
-    assert found["guidelines"].value is True and found["correctness"].value is False
-    assert found["correctness"].rationale == "It says Lyon."
-    texts = [r.body["messages"][1]["content"] for r in llm.requests]
-    assert any("- Answer in one word\n- Be polite" in t for t in texts)
-    assert any('<expected>\n{"answer": "Paris"}\n</expected>' in t for t in texts)
-    assert any('<request>\n{"question": "Capital?"}\n</request>' in t for t in texts)
+    assert (found["correctness"].value, found["correctness"].rationale) == (False, "It says Lyon.")
+    assert '<expected>\n{"answer": "Paris"}\n</expected>' in llm.requests[-1].body["messages"][1]["content"]
 
 
 def test_transient_judge_failures_are_retried_with_backoff(llm: FakeLLM, client: RegistryClient) -> None:
