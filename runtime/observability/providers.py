@@ -18,22 +18,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from runtime.config import Settings
 from runtime.errors import Unavailable
 from runtime.observability import attributes as a
-from runtime.observability.ids import RequestIdGenerator
 from runtime.observability.lazy_store import LazyStore
 from runtime.observability.metrics import RuntimeMetrics
 from runtime.observability.store_export import StoreSpanProcessor
-from runtime.observability.telemetry import RequestTelemetry
+from runtime.observability.telemetry import RequestTelemetry, SpanPipeline
 from runtime.observability.usage import UsageCollector
 from runtime.protocol.call import NullTelemetry, Telemetry
 from runtime.version import __version__
 
-__all__ = ["Observability", "build_observability", "build_resource"]
+__all__ = ["Observability", "build_observability", "build_resource", "otlp_processor"]
 
 log = logging.getLogger("runtime.observability")
 
@@ -45,7 +45,14 @@ class Observability:
     metrics: RuntimeMetrics | None = None
     tracer_provider: TracerProvider | None = None
     exporter: StoreSpanProcessor | None = None
+    pipeline: SynchronousMultiSpanProcessor | None = None
     _closed: bool = False
+
+    def add_span_processor(self, processor: SpanProcessor) -> None:
+        """Send every finished span (root spans included) to ``processor`` too: tests, extra exporters."""
+        if self.pipeline is None:
+            raise RuntimeError("tracing is off: there are no spans to process")
+        self.pipeline.add_span_processor(processor)
 
     def open_store(self) -> None:
         """Open the trace store ahead of the first batch (and of SIGTERM); if it is down, say so and go on.
@@ -131,10 +138,12 @@ def build_observability(settings: Settings, environ: Mapping[str, str]) -> Obser
             else NullTelemetry()
         )
         return Observability(telemetry=telemetry, store=store, metrics=metrics)
-    ids = RequestIdGenerator()
-    provider = TracerProvider(resource=build_resource(), id_generator=ids, shutdown_on_exit=False)
+    provider = TracerProvider(resource=build_resource(), shutdown_on_exit=False)
+    # Every span goes here, the telemetry's root spans included. (The SDK leaves __init__ unannotated.)
+    pipeline = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
+    provider.add_span_processor(pipeline)
     usage = UsageCollector()
-    provider.add_span_processor(usage)
+    pipeline.add_span_processor(usage)
     exporter = StoreSpanProcessor(
         store,
         max_queue_size=_env_number(environ, "OTEL_BSP_MAX_QUEUE_SIZE", 2048),
@@ -142,19 +151,30 @@ def build_observability(settings: Settings, environ: Mapping[str, str]) -> Obser
         schedule_delay=_env_number(environ, "OTEL_BSP_SCHEDULE_DELAY", 1000) / 1000,
         on_write=metrics.record_store_write if metrics is not None else None,
     )
-    provider.add_span_processor(exporter)
+    pipeline.add_span_processor(exporter)
     otlp = otlp_processor(environ)
     if otlp is not None:
-        provider.add_span_processor(otlp)
+        pipeline.add_span_processor(otlp)
     if metrics is not None:
         metrics.watch_exporter(exporter.stats)
-    telemetry = RequestTelemetry(
+    spans = SpanPipeline(
         tracer=provider.get_tracer("runtime", __version__),
-        ids=ids,
+        processor=pipeline,
+        sampler=provider.sampler,
+        resource=provider.resource,
+        scope=InstrumentationScope("runtime", __version__),
+    )
+    telemetry = RequestTelemetry(
+        spans=spans,
         usage=usage,
         metrics=metrics,
         capture_content=settings.capture_content,
     )
     return Observability(
-        telemetry=telemetry, store=store, metrics=metrics, tracer_provider=provider, exporter=exporter
+        telemetry=telemetry,
+        store=store,
+        metrics=metrics,
+        tracer_provider=provider,
+        exporter=exporter,
+        pipeline=pipeline,
     )

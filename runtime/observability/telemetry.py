@@ -16,22 +16,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import time
 from contextvars import Token
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, Tracer, set_span_in_context
 from opentelemetry.trace import Span as OtelSpan
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, set_span_in_context
 
 from runtime.observability import attributes as a
 from runtime.observability.context import REQUEST_KEY, RequestTracing
-from runtime.observability.ids import RequestIdGenerator
 from runtime.observability.metrics import RequestSeries, RuntimeMetrics
+from runtime.observability.root_span import RootSpan, root_context
 from runtime.observability.usage import TraceUsage, UsageCollector
 from runtime.protocol.call import Call, CallStatus
 
-__all__ = ["PREVIEW_CHARS", "RequestTelemetry"]
+__all__ = ["PREVIEW_CHARS", "RequestTelemetry", "SpanPipeline"]
 
 log = logging.getLogger("runtime.observability")
 
@@ -74,13 +80,26 @@ class _Shape:
         self.series = series
 
 
+@dataclass(slots=True, frozen=True)
+class SpanPipeline:
+    """Where a request's spans go: agent-side spans through ``tracer``; the root span, which the telemetry
+    records itself (see :mod:`runtime.observability.root_span`), straight to ``processor`` after the
+    provider's ``sampler`` agreed, with the provider's ``resource``."""
+
+    tracer: Tracer
+    processor: SpanProcessor
+    sampler: Sampler
+    resource: Resource
+    scope: InstrumentationScope
+
+
 class _Handle:
     __slots__ = ("request", "series", "span", "token", "usage")
 
     def __init__(
         self,
         series: RequestSeries | None,
-        span: OtelSpan | None = None,
+        span: RootSpan | None = None,
         token: Token[otel_context.Context] | None = None,
         usage: TraceUsage | None = None,
         request: RequestTracing | None = None,
@@ -98,14 +117,12 @@ class RequestTelemetry:
     def __init__(
         self,
         *,
-        tracer: Tracer | None = None,
-        ids: RequestIdGenerator | None = None,
+        spans: SpanPipeline | None = None,
         usage: UsageCollector | None = None,
         metrics: RuntimeMetrics | None = None,
         capture_content: bool = True,
     ) -> None:
-        self.tracer = tracer
-        self.ids = ids
+        self.spans = spans
         self.usage = usage
         self.metrics = metrics
         self.capture_content = capture_content
@@ -133,17 +150,18 @@ class RequestTelemetry:
             if shape.series is not None:
                 shape.series.in_flight.inc()
         except Exception:
-            log.exception("telemetry failed to begin request %s", call.request_id)
+            _failed("begin", call)
             return None
-        if self.tracer is not None:
+        if self.spans is not None:
             try:
                 self._open_span(call, shape, handle)
             except Exception:
-                log.exception("telemetry failed to open the span of request %s", call.request_id)
+                _failed("open the span of", call)
         return handle
 
     def _open_span(self, call: Call, shape: _Shape, handle: _Handle) -> None:
-        assert self.tracer is not None
+        spans = self.spans
+        assert spans is not None
         attrs = dict(shape.attributes)
         attrs[a.REQUEST_ID] = call.request_id
         if call.session_id:
@@ -152,22 +170,22 @@ class RequestTelemetry:
             attrs[a.USER_ID] = call.user_id
         if self.capture_content and call.input_preview:
             attrs[a.REQUEST_PREVIEW] = _preview(call.input_preview)
-        if self.ids is not None and call.trace_id:
-            self.ids.force(int(call.trace_id, 16))
-        try:
-            span = self.tracer.start_span(
-                shape.name, _EMPTY, SpanKind.SERVER, attrs, start_time=call.started_ns
-            )
-        finally:
-            if self.ids is not None:
-                self.ids.force(None)
-        request = RequestTracing(self.tracer, self.capture_content, span)
-        ctx = otel_context.set_value(REQUEST_KEY, request, set_span_in_context(span, _EMPTY))
-        handle.span = span
+        trace_id = int(call.trace_id, 16) if call.trace_id else random.getrandbits(128) or 1
+        sampled = spans.sampler.should_sample(None, trace_id, shape.name, SpanKind.SERVER, attrs)
+        current: OtelSpan
+        if sampled.decision is not Decision.DROP:
+            if sampled.attributes:
+                attrs.update(sampled.attributes)
+            context = root_context(trace_id, sampled.decision is Decision.RECORD_AND_SAMPLE)
+            current = handle.span = RootSpan(shape.name, context, attrs, call.started_ns)
+            if self.usage is not None:
+                handle.usage = self.usage.watch(trace_id)
+        else:
+            current = NonRecordingSpan(root_context(trace_id, sampled=False))
+        request = RequestTracing(spans.tracer, self.capture_content, current)
+        ctx = otel_context.set_value(REQUEST_KEY, request, set_span_in_context(current, _EMPTY))
         handle.request = request
         handle.token = otel_context.attach(ctx)
-        if self.usage is not None and span.is_recording():
-            handle.usage = self.usage.watch(span.get_span_context().trace_id)
 
     def end(self, call: Call, handle: object) -> None:
         if not isinstance(handle, _Handle):
@@ -184,7 +202,7 @@ class RequestTelemetry:
                 handle.series.in_flight.dec()
                 handle.series.record(call, latency, ttft, tpot)
         except Exception:
-            log.exception("telemetry failed to end request %s", call.request_id)
+            _failed("end", call)
         finally:
             _detach(handle.token)
             handle.token = None
@@ -202,11 +220,11 @@ class RequestTelemetry:
         self, call: Call, handle: _Handle, latency: float, ttft: float | None, tpot: float | None
     ) -> None:
         span = handle.span
-        assert span is not None
-        if not span.is_recording():
-            span.end()
-            return
-        attrs: dict[str, Any] = {a.STATUS: call.status, a.OUTPUT_EVENTS: call.output_events}
+        spans = self.spans
+        assert span is not None and spans is not None
+        attrs = span.attributes
+        attrs[a.STATUS] = call.status
+        attrs[a.OUTPUT_EVENTS] = call.output_events
         if call.input_tokens is not None:
             attrs[a.USAGE_INPUT_TOKENS] = call.input_tokens
         if call.output_tokens is not None:
@@ -228,11 +246,28 @@ class RequestTelemetry:
             attrs[a.ERROR_TYPE] = call.error_code or call.status.lower()
             if message:
                 attrs[a.ERROR_MESSAGE] = message
-            span.set_status(Status(StatusCode.ERROR, message))
+            span.status = Status(StatusCode.ERROR, message)
         elif call.status == CallStatus.OK:
-            span.set_status(Status(StatusCode.OK))
-        span.set_attributes(attrs)
-        span.end(end_time=call.started_ns + int(latency * 1e9))
+            span.status = Status(StatusCode.OK)
+        finished = span.finish(call.started_ns + int(latency * 1e9), spans.resource, spans.scope)
+        spans.processor.on_end(finished)
+
+
+_last_failure = 0.0
+
+
+def _failed(what: str, call: Call) -> None:
+    """Log a telemetry bug with its traceback at most once a minute: a broken exporter must not turn
+    into one traceback per request."""
+    global _last_failure
+    now = time.monotonic()
+    if now - _last_failure >= 60.0:
+        _last_failure = now
+        log.exception(
+            "telemetry failed to %s request %s (repeats are logged at debug)", what, call.request_id
+        )
+    else:
+        log.debug("telemetry failed to %s request %s", what, call.request_id, exc_info=True)
 
 
 def _time_per_output_token(call: Call, latency: float, ttft: float | None) -> float | None:

@@ -39,9 +39,7 @@ def observability_of(app: Starlette) -> Observability:
 def capture_spans(app: Starlette) -> InMemorySpanExporter:
     """Also send the app's finished spans, synchronously, to an in-memory exporter."""
     exporter = InMemorySpanExporter()
-    provider = observability_of(app).tracer_provider
-    assert provider is not None
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observability_of(app).add_span_processor(SimpleSpanProcessor(exporter))
     return exporter
 
 

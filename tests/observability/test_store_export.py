@@ -151,3 +151,28 @@ def test_to_records_skips_trace_rows_for_spans_that_are_not_request_roots() -> N
     traces, spans = to_records(exporter.get_finished_spans())
     assert traces == [] and [s.name for s in spans] == ["background job"]
     provider.shutdown()
+
+
+def test_fast_record_construction_equals_pydantic_model_construct() -> None:
+    """Guards records._construct against pydantic changing what a model instance holds."""
+    from runtime.observability.records import _construct
+
+    values = {
+        "trace_id": "tr-" + "a" * 32,
+        "span_id": "b" * 16,
+        "parent_span_id": None,
+        "name": "n",
+        "span_type": "TOOL",
+        "start_ns": 1,
+        "end_ns": 2,
+        "status_code": "OK",
+        "status_message": None,
+        "attributes": {"k": [1, 2]},
+        "events": [],
+    }
+    fast = _construct(SpanRecord, dict(values))
+    slow = SpanRecord.model_construct(**values)
+    assert fast == slow
+    assert fast.model_dump(mode="json") == slow.model_dump(mode="json")
+    assert fast.model_fields_set == slow.model_fields_set
+    assert SpanRecord.model_validate(fast.model_dump()) == slow

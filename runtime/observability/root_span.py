@@ -1,0 +1,144 @@
+"""The request's root span, recorded by the runtime itself rather than by the SDK's span class.
+
+Why: the SDK's span validates, copies and locks every attribute as it is set, and the root span carries
+some twenty of them on every request; that alone cost more than the rest of the request's telemetry and
+a large share of serving the echo agent. Here the attributes the runtime sets go into a plain dict (they
+are known-good values), and only what other code sets through the OpenTelemetry API is checked. When the
+request ends, :meth:`RootSpan.finish` builds the SDK's own ``ReadableSpan`` and the telemetry hands it to
+the same span processors every other span goes to, so exporters (the store, OTLP, tests' in-memory
+exporter) see an ordinary finished span.
+
+The root also carries the trace id the service chose before the response started: its span context is
+built from that id directly, so no id generator has to be steered.
+
+Deliberate divergence: ``end()`` from user code is ignored (the request ends its root span), and span
+processors get no ``on_start`` for the root (ours do nothing there).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.util import types
+
+__all__ = ["RootSpan", "root_context"]
+
+_SCALARS = (str, bool, int, float)
+_FLAGS_SAMPLED = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+_FLAGS_UNSAMPLED = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+
+
+def root_context(trace_id: int, sampled: bool) -> SpanContext:
+    """A new root span context in the given trace (the service's id), with a fresh random span id."""
+    return SpanContext(
+        trace_id,
+        random.getrandbits(64) or 1,
+        is_remote=False,
+        trace_flags=_FLAGS_SAMPLED if sampled else _FLAGS_UNSAMPLED,
+    )
+
+
+def _clean(value: Any) -> Any:
+    """A valid attribute value (sequences become tuples of one scalar type), or None to drop it."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        items = tuple(value)
+        if all(isinstance(v, _SCALARS) for v in items) and len({type(v) for v in items}) <= 1:
+            return items
+    return None
+
+
+class RootSpan(Span):
+    __slots__ = ("_context", "_ended", "attributes", "events", "kind", "name", "start_ns", "status")
+
+    def __init__(self, name: str, context: SpanContext, attributes: dict[str, Any], start_ns: int) -> None:
+        self.name = name
+        self._context = context
+        self.attributes = attributes
+        self.start_ns = start_ns
+        self.kind = SpanKind.SERVER
+        self.events: list[Event] = []
+        self.status = Status(StatusCode.UNSET)
+        self._ended = False
+
+    # -- the OpenTelemetry API, for code running inside the request ------------------------------------------
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    def is_recording(self) -> bool:
+        return not self._ended
+
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        cleaned = _clean(value)
+        if cleaned is not None and not self._ended and isinstance(key, str) and key:
+            self.attributes[key] = cleaned
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
+        if not self._ended:
+            cleaned = {k: c for k, v in (attributes or {}).items() if (c := _clean(v)) is not None}
+            self.events.append(Event(name, cleaned, timestamp or time.time_ns()))
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        return None  # links are set at span creation; a root span has none
+
+    def update_name(self, name: str) -> None:
+        if not self._ended:
+            self.name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._ended or self.status.status_code is StatusCode.OK:
+            return  # OK is final, as in the SDK
+        self.status = status if isinstance(status, Status) else Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        details: dict[str, Any] = {
+            "exception.type": type(exception).__qualname__,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        details.update(attributes or {})
+        self.add_event("exception", details, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        return None  # the request ends its root span, see finish()
+
+    # -- the telemetry's side --------------------------------------------------------------------------
+
+    def finish(self, end_ns: int, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
+        """Stop recording and return the finished span for the span processors."""
+        self._ended = True
+        return ReadableSpan(
+            name=self.name,
+            context=self._context,
+            parent=None,
+            resource=resource,
+            attributes=self.attributes,
+            events=tuple(self.events),
+            links=tuple[Link, ...](),
+            kind=self.kind,
+            status=self.status,
+            start_time=self.start_ns,
+            end_time=end_ns,
+            instrumentation_scope=scope,
+        )
