@@ -152,3 +152,34 @@ def test_generator_closed_early_ends_its_span(traced: Any) -> None:
     tokens = by_name(app.spans.get_finished_spans(), "tokens")
     assert json.loads(str((tokens.attributes or {})["runtime.span.outputs"])) == ["a"]
     assert tokens.status.status_code is StatusCode.UNSET  # closed by its consumer: ended, not failed
+
+
+class AnnotatesRoot(ResponsesAgent):
+    """Uses only the OpenTelemetry API on the current span, which is the request's root span."""
+
+    async def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        from opentelemetry import trace as otel_trace
+
+        root = otel_trace.get_current_span()
+        assert root.is_recording()
+        root.set_attribute("app.customer_tier", "gold")
+        root.set_attributes({"app.items": [1, 2, 3], "app.bad": {"not": "allowed"}})
+        root.add_event("cache.miss", {"key": "k1"})
+        root.record_exception(ValueError("handled, not fatal"))
+        root.end()  # ignored: the request ends its root span
+        assert root.is_recording()
+        return ResponsesAgentResponse(output=[self.create_text_output_item("ok", "m1")])
+
+
+def test_agents_can_annotate_the_root_span_through_the_otel_api(traced: Any) -> None:
+    app = traced(loaded(AnnotatesRoot(), "annotator"))
+    assert app.client.post("/v1/responses", json={"input": "hi"}).status_code == 200
+    root = root_of(app.spans.get_finished_spans())
+    attrs = root.attributes or {}
+    assert attrs["app.customer_tier"] == "gold"
+    assert attrs["app.items"] == (1, 2, 3)
+    assert "app.bad" not in attrs
+    assert [e.name for e in root.events] == ["cache.miss", "exception"]
+    assert root.events[1].attributes["exception.type"] == "ValueError"  # type: ignore[index]
+    assert root.status.status_code is StatusCode.OK
+    assert root.end_time is not None and root.end_time > root.start_time  # type: ignore[operator]
