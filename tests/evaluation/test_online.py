@@ -22,6 +22,7 @@ from runtime.observability import SpanType, span
 from runtime.routes import assessments_api
 from tests.evaluation import gates
 from tests.evaluation.conftest import settings_for, write_scorers
+from tests.fakes.openai_server import FakeLLM, Reply, Usage
 from tests.servers import ROOT, ThreadServer, wait_until
 from tests.serving.agents import AsyncEcho, loaded
 
@@ -258,3 +259,27 @@ def test_attach_through_the_registry_reaches_a_running_server(
     capsys.readouterr()
     assert main(["evaluate", "attached", uri, *store]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_a_served_app_scores_with_the_configured_llm_judge(server: Any, tmp_path: Path) -> None:
+    scorers = write_scorers(
+        tmp_path / "judged.py", "from runtime.evaluation import judges\n\nrelevant = judges.relevance()\n"
+    )
+    verdict = '{"result": "no", "rationale": "Off topic."}'
+    with FakeLLM.running(Reply(text=verdict, usage=Usage(input_tokens=50, output_tokens=5))) as llm:
+        _, url = server(
+            loaded(AsyncEcho(), "echo"),
+            scorers=str(scorers),
+            judge_base_url=llm.base_url,
+            judge_model="judge-1",
+            judge_api_key="sk-served-secret",
+            judge_prices="2,10",
+        )
+        trace_id = ask(url, "what is the weather")
+        assert wait_until(lambda: bool(assessments(url, trace_id=trace_id)), timeout=15)
+    [found] = assessments(url, trace_id=trace_id)
+    assert (found["name"], found["value"], found["source_type"]) == ("relevance", False, "LLM_JUDGE")
+    assert found["metadata"]["judge_cost_usd"] == pytest.approx((50 * 2 + 5 * 10) / 1e6)
+    assert found["metadata"]["judge_prompt"] == "prompts:/judge.relevance/1"
+    assert llm.requests[0].headers["authorization"] == "Bearer sk-served-secret"
+    assert "sk-served-secret" not in json.dumps(found)
