@@ -25,7 +25,29 @@ __all__ = ["is_root", "span_record", "to_records", "trace_id_hex", "trace_record
 
 _STATUS_NAMES = {StatusCode.UNSET: "UNSET", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
 _RESOURCE_KEYS = (a.SERVICE_NAME, a.SERVICE_VERSION, a.HOST_NAME, a.RUNTIME_VERSION)
-_PROMOTED = frozenset({a.REQUEST_PREVIEW, a.RESPONSE_PREVIEW})  # stored in their own columns only
+# Root attributes that become TraceRecord columns; the record's ``attributes`` keep the rest (the root's
+# SpanRecord keeps them all), so the trace row does not carry, and encode, everything twice.
+_PROMOTED = frozenset(
+    {
+        a.REQUEST_PREVIEW,
+        a.RESPONSE_PREVIEW,
+        a.AGENT_ID,
+        a.AGENT_NAME,
+        a.AGENT_VERSION,
+        a.ENDPOINT,
+        a.STATUS,
+        a.TIME_TO_FIRST_TOKEN,
+        a.USAGE_INPUT_TOKENS,
+        a.USAGE_OUTPUT_TOKENS,
+        a.USAGE_TOTAL_TOKENS,
+        a.USAGE_ESTIMATED,
+        a.CONVERSATION_ID,
+        a.USER_ID,
+        a.VARIANT,
+        a.PROMPTS,
+        a.SPAN_TYPE,
+    }
+)
 _TRACE_STATUSES = {s.value: s for s in TraceStatus}
 
 

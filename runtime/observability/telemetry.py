@@ -25,7 +25,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Decision, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, Tracer, set_span_in_context
 from opentelemetry.trace import Span as OtelSpan
@@ -171,12 +171,14 @@ class RequestTelemetry:
         if self.capture_content and call.input_preview:
             attrs[a.REQUEST_PREVIEW] = _preview(call.input_preview)
         trace_id = int(call.trace_id, 16) if call.trace_id else random.getrandbits(128) or 1
-        sampled = spans.sampler.should_sample(None, trace_id, shape.name, SpanKind.SERVER, attrs)
+        decision = Decision.RECORD_AND_SAMPLE
+        if spans.sampler is not DEFAULT_ON:  # the default samples every root: no need to ask
+            sampled = spans.sampler.should_sample(None, trace_id, shape.name, SpanKind.SERVER, attrs)
+            decision = sampled.decision
+            attrs.update(sampled.attributes or {})
         current: OtelSpan
-        if sampled.decision is not Decision.DROP:
-            if sampled.attributes:
-                attrs.update(sampled.attributes)
-            context = root_context(trace_id, sampled.decision is Decision.RECORD_AND_SAMPLE)
+        if decision is not Decision.DROP:
+            context = root_context(trace_id, decision is Decision.RECORD_AND_SAMPLE)
             current = handle.span = RootSpan(shape.name, context, attrs, call.started_ns)
             if self.usage is not None:
                 handle.usage = self.usage.watch(trace_id)
