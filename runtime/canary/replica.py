@@ -130,6 +130,8 @@ class CanaryReplica(Generic[A]):
         if router is not None and (state is None or state.canary_id != router.definition.canary_id):
             await self._ended(router)
             router = None
+        if self.load_error is not None and (state is None or state.canary_id not in self._given_up):
+            self.load_error = None  # the canary whose challenger failed here is over
         if state is None:
             return
         if router is not None:
