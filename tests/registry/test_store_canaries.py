@@ -27,9 +27,8 @@ def record(canary_id: str, started: int, **fields: object) -> CanaryRecord:
 
 def test_a_canary_is_recorded_once_and_updated_as_it_ends(store: SqlStore) -> None:
     store.record_canary(record("c-1", 1000, config={"auto": True}))
-    store.record_canary(
-        record("c-1", 1000, status="promoted", ended_time=2000, decided_by="bob", reason="better")
-    )
+    ended = {"status": "promoted", "ended_time": 2000, "decided_by": "bob", "reason": "better"}
+    store.record_canary(record("c-1", 1000, config={"auto": True, "weight": 20}, **ended))
     got = store.get_canary("c-1")
     assert (got.status, got.ended_time, got.decided_by, got.reason) == ("promoted", 2000, "bob", "better")
     assert got.config == {"auto": True, "weight": 20}
