@@ -207,3 +207,31 @@ def test_patch_is_idempotent_reference_counted_and_inert_outside_requests(llm: F
     assert openai.resources.chat.completions.Completions.create is original
     uninstrument_openai()  # one too many: harmless
     assert not is_instrumented()
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_builtin_llm_agent_records_llm_spans_with_real_usage(
+    traced: Any, llm: FakeLLM, api: str, stream: bool
+) -> None:
+    from runtime.agents.builtin import OpenAICompatibleAgent
+
+    agent = OpenAICompatibleAgent(
+        llm.base_url, "gpt-test", "k", api="responses" if api == "responses" else "chat"
+    )
+    app = traced(loaded(agent, "builtin"))
+    r = app.client.post("/v1/responses", json={"input": "weather?", "stream": stream})
+    assert r.status_code == 200
+    spans = app.spans.get_finished_spans()
+    root = root_of(spans)
+    [call] = llm_spans(spans)
+    attrs = call.attributes or {}
+    assert call.name == "chat gpt-test"
+    assert call.parent is not None and call.parent.span_id == root.context.span_id
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
+    assert attrs["gen_ai.request.stream"] is stream
+    assert "weather?" in str(attrs["runtime.span.inputs"])
+    assert call.status.status_code is StatusCode.OK
+    root_attrs = root.attributes or {}
+    assert (root_attrs["gen_ai.usage.input_tokens"], root_attrs["gen_ai.usage.output_tokens"]) == (11, 7)
+    assert root_attrs["runtime.usage.estimated"] is False
