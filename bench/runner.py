@@ -192,7 +192,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     if _wants_load(options):
         results["servers"], results["mlflow"] = _load_section(options, workdir)
     if _wants_slow(options):
-        variants = slow_variants(options.slow_deltas, options.mlflow_python)
+        variants = slow_variants(options.slow_deltas, options.slow_streams, options.mlflow_python)
         chosen = [n for n in variants if n in options.only] or list(variants)
         results["slow_streams"] = {name: _slow_one(variants[name], options, workdir) for name in chosen}
     return results

@@ -50,9 +50,13 @@ def runtime_missing() -> str | None:
     return None
 
 
-def _runtime(name: str, agent: str, env: dict[str, str], workers: int = 1) -> ServerSpec:
+def _runtime(
+    name: str, agent: str, env: dict[str, str], workers: int = 1, max_concurrency: int | None = None
+) -> ServerSpec:
     argv = [sys.executable, "-m", "runtime.cli.main", "serve", str(AGENTS / agent)]
     argv += ["--host", LOOPBACK, "--port", "{port}"]
+    if max_concurrency is not None:
+        argv += ["--max-concurrency", str(max_concurrency)]
     if workers > 1:
         argv += ["--workers", str(workers)]
     return ServerSpec(name=name, kind="runtime", argv=tuple(argv), env={**_ON_PATH, **env})
@@ -80,11 +84,13 @@ def load_variants() -> dict[str, ServerSpec]:
     }
 
 
-def slow_variants(deltas: int, mlflow_python: str | None) -> dict[str, ServerSpec]:
+def slow_variants(deltas: int, streams: int, mlflow_python: str | None) -> dict[str, ServerSpec]:
+    """The runtime answers 429 past ``--max-concurrency`` (default 512): raised here to hold every stream."""
     env = {**_OBS_ON, "BENCH_SLOW_DELTAS": str(deltas)}
+    limit = max(1024, 2 * streams)
     variants = {
         "bare-slow": bare("bare-slow", deltas, 0.1),
-        "runtime-slow": _runtime("runtime-slow", "slow_stream.py", env),
+        "runtime-slow": _runtime("runtime-slow", "slow_stream.py", env, max_concurrency=limit),
     }
     if mlflow_python:
         variants["mlflow-agent-slow"] = _mlflow_agent_server(
