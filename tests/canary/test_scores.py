@@ -1,0 +1,95 @@
+"""Online-evaluation scores reach the canary through the evaluation engine's ``on_assessment`` hook, and a
+challenger that scores better is promoted on them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from registry.client import RegistryClient
+from runtime.app import create_app
+from runtime.canary.counters import ScoreObservation
+from runtime.canary.recorder import StatsRecorder
+from runtime.canary.state import CanaryStore
+from runtime.cli.main import main
+from runtime.config import Settings
+from tests.canary.conftest import REDIS_URL, register
+from tests.servers import serve_app, wait_until
+
+SCORERS = """
+from runtime.evaluation import scorer
+
+
+@scorer
+def says_v2(outputs):
+    return outputs == "v2"
+"""
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[RegistryClient]:
+    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
+        register(client, tmp_path, "v1")
+        register(client, tmp_path, "v2")
+        client.set_alias("bot", "champion", 1)
+        yield client
+
+
+def test_a_challenger_that_scores_better_is_promoted_on_its_scores(
+    tmp_path: Path, prefix: str, registry: RegistryClient
+) -> None:
+    (tmp_path / "scorers.py").write_text(SCORERS)
+    values: dict[str, Any] = {
+        "model": "models:/bot@champion",
+        "home": str(tmp_path / "home"),
+        "store_url": f"sqlite:///{tmp_path / 'runtime.db'}",
+        "artifact_root": str(tmp_path / "artifacts"),
+        "redis_url": REDIS_URL,
+        "canary_prefix": prefix,
+        "canary_poll_interval": 0.1,
+        "scorers": str(tmp_path / "scorers.py"),
+        "scoring_queue": "local",
+        "tracing": False,
+        "sse_ping_interval": 0,
+    }
+    options = ["--redis-url", REDIS_URL, "--store-url", values["store_url"], "--prefix", prefix]
+    start = ["canary", "start", "bot", "--challenger", "2", "--weight", "50", "--sticky-by", "none"]
+    with (
+        serve_app(create_app(Settings.from_env(environ={}, **values))) as url,
+        httpx.Client(base_url=url) as http,
+    ):
+        assert main([*start, "--auto", "--min-requests", "10", *options]) == 0
+
+        def promoted() -> bool:
+            for _ in range(8):
+                assert http.post("/v1/responses", json={"input": "hi"}).status_code == 200
+            shown = http.get("/api/canaries/bot").json()
+            return bool(shown["canary"]["status"] == "promoted")
+
+        assert wait_until(promoted, timeout=30)
+        shown = http.get("/api/canaries/bot").json()
+        row = next(c for c in shown["comparisons"] if c["metric"] == "says_v2")
+        assert row["primary"] and row["kind"] == "rate" and row["outcome"] == "better"
+        assert (row["champion"], row["challenger"]) == (0.0, 1.0)
+        decision = next(e for e in shown["audit"] if e["action"] == "promote")
+        assert decision["reason"].startswith("auto: better on the primary metric")
+        assert "says_v2" in decision["reason"]
+        assert registry.store.get_model_version_by_alias("bot", "champion").version == 2
+
+
+def test_scores_of_traces_outside_any_canary_are_not_counted(prefix: str) -> None:
+    async def scenario() -> None:
+        store = CanaryStore.from_url(REDIS_URL, prefix, timeout=2.0)
+        recorder = StatsRecorder(store, replica_id="t", limit=10)
+        recorder.score(ScoreObservation(model="bot", variant="champion", name="x", value=1.0, passed=True))
+        assert await recorder.flush()
+        assert recorder.held == 0
+        assert await store.redis.keys(f"{prefix}:stats:*") == []
+        await store.close()
+
+    asyncio.run(scenario())
