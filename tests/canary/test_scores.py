@@ -12,9 +12,12 @@ import httpx
 import pytest
 
 from registry.client import RegistryClient
+from registry.entities import Assessment, new_trace_id
 from runtime.app import create_app
 from runtime.canary.counters import ScoreObservation
+from runtime.canary.model import AuditEntry, CanaryDefinition, new_canary_id
 from runtime.canary.recorder import StatsRecorder
+from runtime.canary.scores import score_feed
 from runtime.canary.state import CanaryStore
 from runtime.cli.main import main
 from runtime.config import Settings
@@ -90,6 +93,27 @@ def test_scores_of_traces_outside_any_canary_are_not_counted(prefix: str) -> Non
         assert await recorder.flush()
         assert recorder.held == 0
         assert await store.redis.keys(f"{prefix}:stats:*") == []
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_feeds_scores_to_the_running_canary(prefix: str) -> None:
+    """What ``runtime worker`` needs: a hook that attributes scores to the canary running on their model."""
+    d = CanaryDefinition(canary_id=new_canary_id(), model="bot", champion_version=1, challenger_version=2)
+
+    async def scenario() -> None:
+        store = CanaryStore.from_url(REDIS_URL, prefix, timeout=2.0)
+        await store.create(d, AuditEntry(actor="t", action="start"))
+        async with score_feed(REDIS_URL, prefix, "worker:test") as hook:
+            for value in (True, True, False):
+                meta = {"model_name": "bot", "variant": "challenger", "model_version": 2}
+                hook(Assessment(trace_id=new_trace_id(), name="ok", value=value, metadata=meta))
+        counters = await store.counters(d.canary_id, ("challenger",))
+        assert (counters["challenger"]["score:ok:judged"], counters["challenger"]["score:ok:passed"]) == (
+            3,
+            2,
+        )
         await store.close()
 
     asyncio.run(scenario())
