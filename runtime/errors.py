@@ -65,6 +65,7 @@ class RuntimeErrorBase(Exception):
         self.message = message
         self.param = param
         self.retry_after = retry_after
+        self.headers: dict[str, str] = {}  # e.g. the trace id of the request that failed
 
 
 class BadRequest(RuntimeErrorBase):

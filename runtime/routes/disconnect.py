@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from starlette.types import Receive
 
-from runtime.errors import ClientClosedRequest
+from runtime.errors import ClientClosedRequest, RuntimeErrorBase
 
 __all__ = ["until_disconnect"]
 
@@ -22,7 +22,16 @@ T = TypeVar("T")
 _ARM_AFTER = 0.2
 
 
-async def until_disconnect(receive: Receive, work: Awaitable[T]) -> T:
+async def until_disconnect(receive: Receive, work: Awaitable[T], headers: dict[str, str]) -> T:
+    """``work``'s result; its error carries ``headers`` (trace id, model) into the error response."""
+    try:
+        return await _cancel_on_disconnect(receive, work)
+    except RuntimeErrorBase as exc:
+        exc.headers = {**headers, **exc.headers}
+        raise
+
+
+async def _cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None

@@ -46,6 +46,7 @@ def error_body(exc: BaseException, request_id: str | None) -> dict[str, Any]:
 def error_response(exc: BaseException, request_id: str | None) -> Response:
     err = _as_runtime_error(exc)
     headers = {"x-request-id": request_id} if request_id else {}
+    headers.update(getattr(exc, "headers", None) or {})
     if err.retry_after is not None:
         headers["retry-after"] = f"{err.retry_after:g}"
     return Response(

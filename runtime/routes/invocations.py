@@ -33,7 +33,7 @@ async def invocations(request: Request) -> Response:
     headers = model_headers(call)
     if stream:
         return sse_response(_stream(service, agent_request, call), state.settings, headers)
-    result = await until_disconnect(request.receive, service.invoke(agent_request, call))
+    result = await until_disconnect(request.receive, service.invoke(agent_request, call), headers)
     return json_response(result.model_dump(exclude_none=True), headers)
 
 

@@ -64,7 +64,7 @@ async def create_response(request: Request) -> Response:
     headers = model_headers(call)
     if req.stream:
         return sse_response(_stream(service, agent_request, call, shell), state.settings, headers)
-    result = await until_disconnect(request.receive, service.invoke(agent_request, call))
+    result = await until_disconnect(request.receive, service.invoke(agent_request, call), headers)
     output = [finished_item(item) for item in result.output]
     usage = _usage(call, result.usage.model_dump() if result.usage else None)
     return json_response({**shell, "status": "completed", "output": output, "usage": usage}, headers)

@@ -237,3 +237,10 @@ def test_unknown_route_and_method_use_the_error_body(echo_url: str) -> None:
     assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
     r = httpx.get(echo_url + "/invocations")
     assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed")
+
+
+def test_error_responses_carry_the_trace_id() -> None:
+    with serve_app(create_app(settings(), agent=loaded(Failing()))) as url:
+        r = httpx.post(url + "/v1/responses", json={"input": "x"})
+    assert r.status_code == 500
+    assert r.headers["x-runtime-trace-id"].startswith("tr-")
