@@ -37,6 +37,10 @@ _NUMBERS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multi
 _STRINGS = ("$ref", "$schema", "$id", "title", "description", "format", "pattern")
 
 
+# A top-level mapping must use at least one of these to count as a schema ({"answer": "str"} uses none).
+_STRUCTURAL = _MARKERS | {*_SCHEMA_MAPS, *_SUBSCHEMAS, *_SCHEMA_LISTS}
+
+
 class SchemaShapeError(ValueError):
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
@@ -45,7 +49,7 @@ class SchemaShapeError(ValueError):
 def check_json_schema(value: object, path: str = "response_format") -> None:
     """Raise ``ValueError`` naming the first keyword of ``value`` that is not JSON-schema shaped."""
     example = "{'type': 'object', 'properties': {...}}"
-    if not isinstance(value, Mapping) or not _MARKERS & value.keys():
+    if not isinstance(value, Mapping) or not _STRUCTURAL & value.keys():
         raise ValueError(f"{path} must be a JSON schema (e.g. {example}), not {_kind(value)} {value!r:.60}")
     try:
         _check_schema(value, path)

@@ -81,9 +81,16 @@ class AliasSubscriber:
     """Runs as a task of the server's lifespan; ``on_change`` is called for every message."""
 
     def __init__(
-        self, redis_url: str, on_change: OnChange, *, min_backoff: float = 0.2, max_backoff: float = 5.0
+        self,
+        redis_url: str,
+        on_change: OnChange,
+        *,
+        min_backoff: float = 0.2,
+        max_backoff: float = 5.0,
+        client_name: str = "runtime-prompt-notifications",
     ) -> None:
         self.redis_url = redis_url
+        self.client_name = client_name  # what CLIENT LIST shows an operator
         self.channel = channel_for(redis_url)
         self.on_change = on_change
         self.subscribed = asyncio.Event()
@@ -104,7 +111,9 @@ class AliasSubscriber:
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _listen(self) -> None:
-        client = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2.0, health_check_interval=10)
+        client = aioredis.Redis.from_url(
+            self.redis_url, socket_connect_timeout=2.0, health_check_interval=10, client_name=self.client_name
+        )
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(self.channel)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,34 @@ def test_subscriber_invalidates_on_messages_and_on_every_subscribe() -> None:
         ("support", None, 3),
         (None, None, None),
     ]
+
+
+def test_a_lost_subscription_reconnects_and_forgets_every_alias() -> None:
+    """Messages sent while disconnected are lost, so a resubscribed replica must re-read every alias."""
+    seen: list[tuple[Any, ...]] = []
+    name = f"prompts-test-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> None:
+        subscriber = AliasSubscriber(
+            REDIS_URL, lambda *change: seen.append(change), min_backoff=0.05, client_name=name
+        )
+        task = asyncio.create_task(subscriber.run())
+        try:
+            await asyncio.wait_for(subscriber.subscribed.wait(), timeout=5)
+            with redis.Redis.from_url(REDIS_URL) as raw:
+                (ours,) = [c for c in raw.client_list() if c.get("name") == name]
+                raw.client_kill_filter(_id=ours["id"])
+            for _ in range(250):
+                if len(seen) >= 2 and subscriber.subscribed.is_set():
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    asyncio.run(scenario())
+    assert seen == [(None, None, None), (None, None, None)]
 
 
 def test_channels_follow_the_database_number_and_bad_messages_mean_everything() -> None:
