@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
                 async with canary_running(canary), evaluation.running(), prompts.running():
                     yield
             finally:
+                await close_agent(slot.current)
                 executor.shutdown(wait=False, cancel_futures=True)
                 registry.close()
 
@@ -221,6 +222,19 @@ async def follow_alias(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def close_agent(agent: LoadedAgent) -> None:
+    """Let an agent release what it holds (the built-in LLM agent's connection pool) while its loop runs."""
+    close = getattr(agent.runner.agent, "aclose", None)
+    if close is None:
+        return
+    try:
+        result = close()
+        if asyncio.iscoroutine(result):
+            await result
+    except Exception:
+        log.exception("closing agent %s failed", agent.info.name)
 
 
 def app_from_env() -> Starlette:

@@ -99,6 +99,15 @@ class ServeProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        """Read the server's output as it comes: a chatty server must never block on a full pipe."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.append(line)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         def ready() -> bool:
@@ -113,10 +122,10 @@ class ServeProcess:
             raise RuntimeError(f"runtime serve not ready in {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
-        if self.proc.poll() is None:
-            return "(still running)"
-        assert self.proc.stdout is not None
-        return self.proc.stdout.read()
+        """Everything the server printed so far (all of it once it has exited)."""
+        if self.proc.poll() is not None:
+            self._reader.join(5)
+        return "".join(self._lines)
 
     def terminate(self, timeout: float = 30.0) -> int:
         if self.proc.poll() is None:
@@ -133,5 +142,6 @@ class ServeProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.terminate()
+        self._reader.join(5)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
