@@ -4,6 +4,13 @@ The exporter may retry a batch or send a trace's spans in several batches, so wr
 row is upserted (the latest write carries the most complete summary), a span is written once and duplicates
 are ignored. Pagination is keyset on (start time, trace id), newest first, so pages stay stable while new
 traces arrive; the page token is opaque to callers.
+
+Writes are on the serving path's budget (the span exporter runs beside every request), so they skip what
+costs most per row: pydantic's JSON-mode dump and SQLAlchemy's per-value ``json.dumps`` of the JSON columns.
+:meth:`TracesRepo.log_trace_rows` takes rows whose JSON columns are already JSON text (the exporter builds
+them with orjson straight from span attributes); :meth:`TracesRepo.log_traces` turns records into such rows
+by reading their fields directly. Both bind that text as it is (cast to JSONB on PostgreSQL), so what is
+stored reads back exactly as before.
 """
 
 from __future__ import annotations
@@ -11,11 +18,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import Select, Text, and_, bindparam, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from registry.entities import LineageKind, SpanRecord, TraceRecord, TraceStatus, now_ms
@@ -24,10 +35,15 @@ from registry.store.engine import Database
 from registry.store.tables import lineage_edges, spans, traces
 from registry.uris import PromptVersionURI, parse_prompt_uri
 
-__all__ = ["TraceStats", "TracesRepo"]
+__all__ = ["SPAN_JSON_COLUMNS", "TRACE_JSON_COLUMNS", "TraceStats", "TracesRepo", "json_text"]
 
 MAX_PAGE = 1000
 _MS = 1_000_000
+TRACE_JSON_COLUMNS = ("attributes", "prompts")
+SPAN_JSON_COLUMNS = ("attributes", "events")
+_TRACE_COLUMNS = tuple(c.name for c in traces.columns)
+_SPAN_COLUMNS = tuple(c.name for c in spans.columns)
+_TRACE_UPDATES = [name for name in _TRACE_COLUMNS if name != "trace_id"]
 
 
 @dataclass(frozen=True)
@@ -40,33 +56,72 @@ class TraceStats:
     output_tokens: int
 
 
+def _model_json(value: Any) -> Any:
+    if isinstance(value, BaseModel):  # span events inside a SpanRecord
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's value as JSON text: orjson, or the stdlib for what orjson refuses (big ints)."""
+    try:
+        return orjson.dumps(value, default=_model_json).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, default=_model_json)
+
+
 def _trace_row(trace: TraceRecord) -> dict[str, Any]:
-    return trace.model_dump(mode="json")
+    """The row of a record, equal to ``model_dump(mode="json")`` but without pydantic's per-value walk."""
+    row = {name: getattr(trace, name) for name in _TRACE_COLUMNS}
+    row["status"] = TraceStatus(row["status"]).value
+    for name in TRACE_JSON_COLUMNS:
+        row[name] = json_text(row[name])
+    return row
 
 
 def _span_row(span: SpanRecord) -> dict[str, Any]:
-    return span.model_dump(mode="json")
+    row = {name: getattr(span, name) for name in _SPAN_COLUMNS}
+    for name in SPAN_JSON_COLUMNS:
+        row[name] = json_text(row[name])
+    return row
 
 
-def _prompt_edges(traces_: Sequence[TraceRecord]) -> list[dict[str, Any]]:
+def _prompts_of(rows: Iterable[Mapping[str, Any]]) -> Iterable[tuple[str, Iterable[str]]]:
+    """(trace id, prompt URIs) of trace rows, decoding the JSON only where there is something in it."""
+    for row in rows:
+        prompts = row["prompts"]
+        if prompts and prompts != "[]":
+            yield row["trace_id"], orjson.loads(prompts)
+
+
+def _prompt_edges(loaded: Iterable[tuple[str, Iterable[str]]]) -> list[dict[str, Any]]:
     """prompt version -> trace edges for the versions a trace says it loaded (aliases are not versions)."""
     now = now_ms()
     edges: dict[tuple[str, str], dict[str, Any]] = {}
-    for trace in traces_:
-        for uri in trace.prompts:
+    for trace_id, uris in loaded:
+        for uri in uris:
             try:
                 parsed = parse_prompt_uri(uri)
             except InvalidArgument:
                 continue
             if isinstance(parsed, PromptVersionURI):
-                edges[(str(parsed), trace.trace_id)] = {
+                edges[(str(parsed), trace_id)] = {
                     "src_kind": LineageKind.PROMPT_VERSION.value,
                     "src_id": str(parsed),
                     "dst_kind": LineageKind.TRACE.value,
-                    "dst_id": trace.trace_id,
+                    "dst_id": trace_id,
                     "created_time": now,
                 }
     return list(edges.values())
+
+
+def _with_json_text(stmt: Insert, names: Sequence[str], postgres: bool) -> Insert:
+    """``stmt`` binding the JSON columns ``names`` as the JSON text the rows carry, not re-encoding it."""
+    values: dict[str, Any] = {}
+    for name in names:
+        param = bindparam(name, type_=Text())
+        values[name] = cast(param, JSONB) if postgres else param
+    return stmt.values(values)
 
 
 def _encode_token(row: TraceRecord) -> str:
@@ -93,18 +148,31 @@ class TracesRepo:
         The prompt versions a trace loaded become lineage edges in the same transaction, so "which traces
         used prompts:/support/3" is an indexed lookup rather than a scan of every trace's JSON.
         """
+        self.log_trace_rows([_trace_row(t) for t in traces_], [_span_row(s) for s in spans_])
+
+    def log_trace_rows(
+        self, trace_rows: Sequence[Mapping[str, Any]], span_rows: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        """:meth:`log_traces` for rows built by the caller: the span exporter's fast path.
+
+        A row maps every column of its table to a value of the column's type, except the JSON columns
+        (:data:`TRACE_JSON_COLUMNS`, :data:`SPAN_JSON_COLUMNS`), which hold JSON text (:func:`json_text`).
+        Nothing is validated beyond what the database checks: the caller vouches for the values.
+        """
         # Deduplicate within the batch (last wins): PostgreSQL refuses to upsert one row twice per statement.
-        trace_rows = list({t.trace_id: _trace_row(t) for t in traces_}.values())
-        span_rows = list({(s.trace_id, s.span_id): _span_row(s) for s in spans_}.values())
+        trace_rows = list({t["trace_id"]: t for t in trace_rows}.values())
+        span_rows = list({(s["trace_id"], s["span_id"]): s for s in span_rows}.values())
         if not trace_rows and not span_rows:
             return
-        edge_rows = _prompt_edges(traces_)
-        columns = [c.name for c in traces.columns if c.name != "trace_id"]
+        edge_rows = _prompt_edges(_prompts_of(trace_rows))
+        postgres = self._db.is_postgres
         with self._db.write("log traces") as conn:
             if trace_rows:
-                conn.execute(self._db.upsert(traces, ["trace_id"], columns), trace_rows)
+                upsert = self._db.upsert(traces, ["trace_id"], _TRACE_UPDATES)
+                conn.execute(_with_json_text(upsert, TRACE_JSON_COLUMNS, postgres), trace_rows)
             if span_rows:
-                conn.execute(self._db.insert_ignore(spans, ["trace_id", "span_id"]), span_rows)
+                insert = self._db.insert_ignore(spans, ["trace_id", "span_id"])
+                conn.execute(_with_json_text(insert, SPAN_JSON_COLUMNS, postgres), span_rows)
             if edge_rows:
                 keys = ["src_kind", "src_id", "dst_kind", "dst_id"]
                 conn.execute(self._db.insert_ignore(lineage_edges, keys), edge_rows)

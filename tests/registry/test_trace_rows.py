@@ -1,0 +1,118 @@
+"""The span exporter's fast path: ``log_trace_rows``, JSON columns already serialised, on both backends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from registry.entities import SpanEvent, SpanRecord, TraceRecord, TraceStatus
+from registry.store import SqlStore
+from registry.store.traces_repo import SPAN_JSON_COLUMNS, TRACE_JSON_COLUMNS, json_text
+from tests.registry.helpers import span, trace
+
+BASE_MS = 1_700_000_000_000
+
+
+def rows_of(record: TraceRecord | SpanRecord, json_columns: tuple[str, ...]) -> dict[str, Any]:
+    """The row a caller of the fast path builds: every column, JSON columns as JSON text."""
+    row = record.model_dump(mode="json")
+    for name in json_columns:
+        row[name] = json_text(row[name])
+    return row
+
+
+def full_trace() -> tuple[TraceRecord, list[SpanRecord]]:
+    record = trace(
+        BASE_MS,
+        model_id="m-" + "2" * 32,
+        model_name="bot",
+        model_version=4,
+        endpoint="/invocations",
+        status="CANCELLED",
+        end_time_ns=BASE_MS * 1_000_000 + 7_000_000,
+        latency_ms=7.0,
+        ttft_ms=0.5,
+        input_tokens=3,
+        output_tokens=9,
+        total_tokens=12,
+        session_id="s",
+        user_id="u",
+        request_preview="ça va? 🙂",
+        response_preview="oui",
+        attributes={"gen_ai.request.stream": False, "nested": {"list": [1, 2.5, None, "x"]}, "ü": "ñ"},
+        variant="challenger",
+        prompts=["prompts:/greet/2", "prompts:/greet@champion"],
+    )
+    root = span(record.trace_id, "invoke_agent bot", span_type="AGENT", start_ns=1, end_ns=9)
+    child = span(
+        record.trace_id,
+        "tool",
+        parent=root.span_id,
+        span_type="TOOL",
+        start_ns=2,
+        status_code="ERROR",
+        status_message="boom",
+        attributes={"tags": ["a", "b"]},
+        events=[SpanEvent(name="exception", time_ns=3, attributes={"exception.type": "ValueError"})],
+    )
+    return record, [root, child]
+
+
+def test_rows_round_trip_like_records(store: SqlStore) -> None:
+    record, spans = full_trace()
+    store.log_trace_rows(
+        [rows_of(record, TRACE_JSON_COLUMNS)], [rows_of(s, SPAN_JSON_COLUMNS) for s in spans]
+    )
+    stored, stored_spans = store.get_trace(record.trace_id)
+    assert stored == record
+    assert stored_spans == spans
+
+
+def test_rows_and_records_store_the_same_thing(store: SqlStore) -> None:
+    record, spans = full_trace()
+    store.log_traces([record], spans)
+    via_records = store.get_trace(record.trace_id)
+    twin = record.model_copy(update={"trace_id": "tr-" + "f" * 32})
+    twin_spans = [s.model_copy(update={"trace_id": twin.trace_id}) for s in spans]
+    store.log_trace_rows(
+        [rows_of(twin, TRACE_JSON_COLUMNS)], [rows_of(s, SPAN_JSON_COLUMNS) for s in twin_spans]
+    )
+    via_rows = store.get_trace(twin.trace_id)
+    assert via_rows[0].model_copy(update={"trace_id": record.trace_id}) == via_records[0]
+    assert [s.model_copy(update={"trace_id": record.trace_id}) for s in via_rows[1]] == via_records[1]
+
+
+def test_rows_are_idempotent_and_the_last_trace_row_wins(store: SqlStore) -> None:
+    record, spans = full_trace()
+    span_rows = [rows_of(s, SPAN_JSON_COLUMNS) for s in spans]
+    first = rows_of(record.model_copy(update={"status": TraceStatus.OK}), TRACE_JSON_COLUMNS)
+    store.log_trace_rows([], span_rows[:1])  # spans may come before their trace
+    store.log_trace_rows([first, rows_of(record, TRACE_JSON_COLUMNS)], span_rows + span_rows)
+    store.log_trace_rows([rows_of(record, TRACE_JSON_COLUMNS)], span_rows)
+    stored, stored_spans = store.get_trace(record.trace_id)
+    assert stored.status is TraceStatus.CANCELLED
+    assert len(stored_spans) == 2
+
+
+def test_rows_link_the_prompt_versions_a_trace_loaded(store: SqlStore) -> None:
+    record, _ = full_trace()
+    store.log_trace_rows([rows_of(record, TRACE_JSON_COLUMNS)], [])
+    found, _ = store.search_traces(prompt="prompts:/greet/2")
+    assert [t.trace_id for t in found] == [record.trace_id]
+    assert store.search_traces(prompt="prompts:/greet@champion")[0] == []  # an alias is not a version
+
+
+def test_nothing_to_write_is_a_no_op(store: SqlStore) -> None:
+    store.log_trace_rows([], [])
+    assert store.search_traces()[0] == []
+
+
+def test_json_text_handles_what_orjson_refuses() -> None:
+    huge = 2**70
+    assert json.loads(json_text({"n": huge})) == {"n": huge}
+    event = SpanEvent(name="e", time_ns=1, attributes={"k": "v"})
+    assert json.loads(json_text([event])) == [event.model_dump(mode="json")]
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json_text({"k": object()})
