@@ -1,9 +1,9 @@
 """``ScoringEngine``: one job in, its assessments stored, exported and announced.
 
 The same engine runs behind the in-process queue, in ``runtime worker`` and in offline runs. For a job it
-resolves the scorers, waits (bounded) for the trace when a scorer takes ``trace`` or scores are exported as
-span events, runs the scorers concurrently (each isolated by :class:`ScorerRunner`), stores the results,
-exports them as ``gen_ai.evaluation.result`` events and calls the ``on_assessment`` hooks.
+resolves the scorers, waits (bounded) for the trace when a scorer takes ``trace``, runs the scorers
+concurrently (each isolated by :class:`ScorerRunner`), stores the results, exports them as
+``gen_ai.evaluation.result`` events (once the trace is stored) and calls the ``on_assessment`` hooks.
 
 A scorer's failure is data (an assessment with ``error``). Failing to *store* is not: ``process`` raises
 :class:`StoreFailed`, so a stream consumer leaves the job pending for a retry. Results already written are
@@ -36,6 +36,10 @@ from runtime.evaluation.trace_view import Trace
 __all__ = ["AssessmentHook", "AssessmentStore", "JobResult", "ScoringEngine", "StoreFailed", "announce"]
 
 log = logging.getLogger("runtime.evaluation")
+
+_MAX_EXPORTS = (
+    1000  # span exports waiting for their trace at once; beyond, scores are stored but not exported
+)
 
 # Called with every newly stored assessment (the canary feeds its statistics from here). Must not block;
 # the assessment's metadata carries model_id, model_version and variant.
@@ -92,8 +96,15 @@ class ScoringEngine:
         self.trace_poll = trace_poll
         self.counters = counters or ScoringCounters()
         self.hooks: list[AssessmentHook] = hooks if hooks is not None else []
+        self._exports: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
+        """Let pending span exports finish (bounded by ``trace_wait``), then close the judge's client."""
+        if self._exports:
+            await asyncio.wait(self._exports, timeout=self.trace_wait + 1.0)
+            for task in self._exports:
+                task.cancel()
+            await asyncio.gather(*self._exports, return_exceptions=True)
         if self.judge is not None:
             await self.judge.aclose()
 
@@ -105,16 +116,37 @@ class ScoringEngine:
                 result.skipped.append(scorer.name)  # nothing to compare against: not a failure
             else:
                 wanted.append((ref, scorer, error))
-        needs_trace = any(s is not None and s.needs_trace for _, s, _ in wanted) or self.tracer is not None
+        needs_trace = any(s is not None and s.needs_trace for _, s, _ in wanted)
         stored_trace = await self._wait_for_trace(job.trace_id) if needs_trace else None
         trace = stored_trace or Trace(job.trace_record(), [], stored=False)
         outcomes = await asyncio.gather(*(self._score(s, e, ref, job, trace) for ref, s, e in wanted))
         span_id = trace.root.span_id if trace.root is not None else None
         for (ref, scorer, _), outcome in zip(wanted, outcomes, strict=True):
             await self._record(job, ref, scorer, outcome, span_id, result)
-        if self.tracer is not None and span_id is not None:
-            export_assessments(self.tracer, job.trace_id, span_id, result.stored)
+        if self.tracer is not None and result.stored:
+            if span_id is not None:
+                export_assessments(self.tracer, job.trace_id, span_id, result.stored)
+            elif not needs_trace:
+                self._export_later(job.trace_id, result.stored)
         return result
+
+    def _export_later(self, trace_id: str, assessments: list[Assessment]) -> None:
+        """Export once the trace is stored, without holding the job's worker slot meanwhile.
+
+        A job whose scorers need no trace is scored and stored at once; only its span events wait for the
+        root span to attach to. A trace that never arrives (sampled out by OTEL_TRACES_SAMPLER, the store
+        down) costs one polling task for ``trace_wait`` seconds, and there are at most ``_MAX_EXPORTS``.
+        """
+        if len(self._exports) >= _MAX_EXPORTS:
+            return
+        task = asyncio.create_task(self._export_when_stored(trace_id, assessments))
+        self._exports.add(task)
+        task.add_done_callback(self._exports.discard)
+
+    async def _export_when_stored(self, trace_id: str, assessments: list[Assessment]) -> None:
+        trace = await self._wait_for_trace(trace_id, quiet=True)
+        if trace is not None and trace.root is not None and self.tracer is not None:
+            export_assessments(self.tracer, trace_id, trace.root.span_id, assessments)
 
     def _resolve(self, ref: ScorerRef) -> tuple[ScorerRef, Scorer | None, str | None]:
         try:
@@ -186,7 +218,7 @@ class ScoringEngine:
     def _announce(self, assessment: Assessment) -> None:
         announce(self.hooks, assessment)
 
-    async def _wait_for_trace(self, trace_id: str) -> Trace | None:
+    async def _wait_for_trace(self, trace_id: str, quiet: bool = False) -> Trace | None:
         """Poll the store until the trace is there (spans are exported in batches, about a second later)."""
         deadline = time.monotonic() + self.trace_wait
         while True:
@@ -198,7 +230,8 @@ class ScoringEngine:
             except RegistryError as exc:
                 log.warning("cannot read trace %s: %s", trace_id, exc)
             if time.monotonic() >= deadline:
-                log.info(
+                log.log(
+                    logging.DEBUG if quiet else logging.INFO,
                     "trace %s was not stored within %.1f s; scoring from the request's facts",
                     trace_id,
                     self.trace_wait,

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from registry.client import RegistryClient
 from registry.entities import Assessment, SpanRecord, TraceRecord, new_trace_id
@@ -215,3 +218,41 @@ def test_without_a_stored_trace_scorers_get_the_request_facts(client: RegistryCl
     assert found["with_trace"].value is False  # trace.stored
     assert found["latency_slo"].value is False
     assert found["latency_slo"].span_id is None
+
+
+def test_scores_are_stored_at_once_and_exported_as_span_events_once_the_trace_is(
+    client: RegistryClient,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = ScoringEngine(
+        ScorerCatalog({s.name: s for s in ALL}),
+        client,
+        tracer=provider.get_tracer("test"),
+        trace_wait=5.0,
+        trace_poll=0.05,
+    )
+    trace_id = new_trace_id()
+    root = SpanRecord(trace_id=trace_id, span_id="3" * 16, name="invoke_agent bot", start_ns=1, end_ns=2)
+
+    async def run() -> list[Assessment]:
+        result = await engine.process(job(trace_id, "good", "raises"))
+        assert exporter.get_finished_spans() == ()  # not stored yet: nothing to attach to
+        await asyncio.to_thread(client.log_traces, [TraceRecord(trace_id=trace_id, start_time_ns=1)], [root])
+        await engine.aclose()  # waits for the pending export
+        return result.stored
+
+    stored = asyncio.run(run())
+    assert {a.name for a in stored} == {"good", "raises"} and {a.span_id for a in stored} == {None}
+    [span] = exporter.get_finished_spans()
+    assert span.name == "evaluate" and span.parent is not None
+    assert f"{span.context.trace_id:032x}" == trace_id.removeprefix("tr-")
+    assert f"{span.parent.span_id:016x}" == "3" * 16
+    events = {e.attributes["gen_ai.evaluation.name"]: e for e in span.events if e.attributes}
+    assert {e.name for e in span.events} == {"gen_ai.evaluation.result"}
+    good_event = events["good"].attributes or {}
+    assert good_event["gen_ai.evaluation.score.value"] == 1.0
+    assert good_event["gen_ai.evaluation.score.label"] == "pass"
+    assert (events["raises"].attributes or {})["error.type"] == "RuntimeError"
+    provider.shutdown()
