@@ -209,3 +209,10 @@ def test_catalog_resolves_builtins_with_arguments_and_file_scorers(tmp_path: Any
     empty.write_text("x = 1\n")
     with pytest.raises(ValueError, match="defines no scorer"):
         load_scorers_file(empty)
+
+
+def test_public_surface() -> None:
+    from runtime import evaluation
+
+    assert evaluation.__all__ == sorted(evaluation.__all__)
+    assert all(hasattr(evaluation, name) for name in evaluation.__all__)
