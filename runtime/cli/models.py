@@ -11,13 +11,13 @@ import argparse
 import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from registry import InvalidArgument, RegistryClient, RegistryError
 from registry.client import ResolvedModel
+from runtime.cli.common import format_time, json_file, pairs, store_options, table
 
 __all__ = ["add_parser", "agent_validator"]
 
@@ -48,38 +48,17 @@ def _command(run: Callable[[argparse.Namespace, RegistryClient], int]) -> Comman
     return wrapper
 
 
-def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for item in values or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidArgument(f"{what} {item!r} must look like key=value")
-        result[key] = value
-    return result
-
-
-def _json_file(path: str | None, what: str) -> Any:
-    if path is None:
-        return None
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read {what} {path!r}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise InvalidArgument(f"{what} {path!r} is not valid JSON: {exc}") from exc
-
-
 @_command
 def _log(args: argparse.Namespace, client: RegistryClient) -> int:
     model = client.log_model(
         args.path,
         args.name,
-        params=_pairs(args.param, "--param"),
-        tags=_pairs(args.tag, "--tag"),
+        params=pairs(args.param, "--param"),
+        tags=pairs(args.tag, "--tag"),
         requirements=args.requirements,
         code_paths=args.code_path or (),
         config=args.config,
-        input_example=_json_file(args.input_example, "input example"),
+        input_example=json_file(args.input_example, "input example"),
         prompts=args.prompt or (),
         validate=None if args.no_validate else agent_validator(),
     )
@@ -119,16 +98,6 @@ def _alias(args: argparse.Namespace, client: RegistryClient) -> int:
     return 0
 
 
-def _time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
-    return "\n".join(line.rstrip() for line in lines)
-
-
 @_command
 def _list(args: argparse.Namespace, client: RegistryClient) -> int:
     models = client.list_registered_models()
@@ -139,8 +108,8 @@ def _list(args: argparse.Namespace, client: RegistryClient) -> int:
     for model in models:
         aliases = ", ".join(f"{a}={v}" for a, v in sorted(model.aliases.items())) or "-"
         latest = str(model.latest_version or "-")
-        rows.append([model.name, latest, aliases, _time(model.last_updated_time)])
-    print(_table(rows) if len(rows) > 1 else "no registered models")
+        rows.append([model.name, latest, aliases, format_time(model.last_updated_time)])
+    print(table(rows) if len(rows) > 1 else "no registered models")
     return 0
 
 
@@ -179,9 +148,9 @@ def _show_text(resolved: ResolvedModel) -> str:
         ["source", source],
         ["prompts", ", ".join(model.prompts) or "-"],
         ["artifacts", str(resolved.local_path)],
-        ["created", _time(model.creation_time)],
+        ["created", format_time(model.creation_time)],
     ]
-    return _table(rows)
+    return table(rows)
 
 
 @_command
@@ -191,19 +160,12 @@ def _show(args: argparse.Namespace, client: RegistryClient) -> int:
     return 0
 
 
-def _store_options(parser: argparse.ArgumentParser, default: Any) -> None:
-    parser.add_argument("--store-url", default=default, help="registry store (env RUNTIME_STORE_URL)")
-    parser.add_argument(
-        "--artifact-root", default=default, help="artifact folder (env RUNTIME_ARTIFACT_ROOT)"
-    )
-
-
 def add_parser(subparsers: Any) -> None:
     group = subparsers.add_parser("models", help="log, register, alias and inspect models")
-    _store_options(group, None)
+    store_options(group, None)
     # Sub-commands accept the same options after their own name; SUPPRESS keeps the group's value otherwise.
     common = argparse.ArgumentParser(add_help=False)
-    _store_options(common, argparse.SUPPRESS)
+    store_options(common, argparse.SUPPRESS)
     commands = group.add_subparsers(dest="models_command", metavar="COMMAND")
     commands.required = True
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from registry import InvalidArgument, RegistryClient, RegistryError
 from registry.entities import Prompt, PromptVersion
-from runtime.cli.models import _json_file, _pairs, _store_options, _table, _time
+from runtime.cli.common import format_time, json_file, pairs, store_options, table
 from runtime.config import Settings
 from runtime.prompts.notify import AliasPublisher
 from runtime.prompts.writer import PromptWriter
@@ -71,9 +71,9 @@ def _register(args: argparse.Namespace, writer: PromptWriter) -> int:
         args.name,
         _template(args.template),
         commit_message=args.commit_message,
-        tags=_pairs(args.tag, "--tag"),
-        response_format=_json_file(args.response_format, "response format"),
-        model_config=_json_file(args.model_config, "model config"),
+        tags=pairs(args.tag, "--tag"),
+        response_format=json_file(args.response_format, "response format"),
+        model_config=json_file(args.model_config, "model config"),
     )
     print(version.uri)
     return 0
@@ -100,10 +100,10 @@ def _print_prompts(prompts: Sequence[Prompt], as_json: bool) -> None:
                 latest,
                 _joined(prompt.aliases),
                 _joined(prompt.tags),
-                _time(prompt.last_updated_time),
+                format_time(prompt.last_updated_time),
             ]
         )
-    print(_table(rows) if len(rows) > 1 else "no prompts")
+    print(table(rows) if len(rows) > 1 else "no prompts")
 
 
 @_command
@@ -125,7 +125,7 @@ def _show_version(version: PromptVersion) -> str:
         ["message", version.commit_message or "-"],
         ["tags", _joined(version.tags)],
         ["variables", ", ".join(version.variables) or "-"],
-        ["created", _time(version.creation_time)],
+        ["created", format_time(version.creation_time)],
     ]
     if version.response_format is not None:
         rows.append(["response", json.dumps(version.response_format)])
@@ -135,19 +135,24 @@ def _show_version(version: PromptVersion) -> str:
         body = version.template
     else:
         body = "\n".join(f"[{m.role}] {m.content}" for m in version.template)
-    return f"{_table(rows)}\n\n{body}"
+    return f"{table(rows)}\n\n{body}"
 
 
 def _show_prompt(prompt: Prompt, versions: list[PromptVersion]) -> str:
-    head = _table(
+    head = table(
         [["name", prompt.name], ["aliases", _joined(prompt.aliases)], ["tags", _joined(prompt.tags)]]
     )
     rows = [["VERSION", "ALIASES", "MESSAGE", "CREATED"]]
     for v in versions:
         rows.append(
-            [str(v.version), ", ".join(v.aliases) or "-", v.commit_message or "-", _time(v.creation_time)]
+            [
+                str(v.version),
+                ", ".join(v.aliases) or "-",
+                v.commit_message or "-",
+                format_time(v.creation_time),
+            ]
         )
-    return f"{head}\n\n{_table(rows)}"
+    return f"{head}\n\n{table(rows)}"
 
 
 @_command
@@ -203,7 +208,7 @@ def _edit_message(args: argparse.Namespace, writer: PromptWriter) -> int:
 
 
 def _options(parser: argparse.ArgumentParser, default: Any) -> None:
-    _store_options(parser, default)
+    store_options(parser, default)
     parser.add_argument(
         "--redis-url", default=default, help="announce changes to servers (env RUNTIME_REDIS_URL)"
     )

@@ -1,0 +1,54 @@
+"""Small pieces every command group shares: key=value pairs, JSON files, tables, times, store options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from registry import InvalidArgument
+
+__all__ = ["format_time", "json_file", "pairs", "store_options", "table"]
+
+
+def pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
+    """``["k=v", ...]`` from repeated options, as a dict; a malformed item is a usage error."""
+    result: dict[str, str] = {}
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"{what} {item!r} must look like key=value")
+        result[key] = value
+    return result
+
+
+def json_file(path: str | None, what: str) -> Any:
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {what} {path!r}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise InvalidArgument(f"{what} {path!r} is not valid JSON: {exc}") from exc
+
+
+def format_time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart: what a terminal reader scans fastest."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def store_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--store-url", default=default, help="registry store (env RUNTIME_STORE_URL)")
+    parser.add_argument(
+        "--artifact-root", default=default, help="artifact folder (env RUNTIME_ARTIFACT_ROOT)"
+    )
