@@ -61,6 +61,10 @@ class Settings:
     metrics: bool = _env(True, "Serve Prometheus metrics on /metrics.")
     capture_content: bool = _env(True, "Keep request/response previews on traces.")
     autotrace: bool = _env(True, "Trace calls agents make through the openai SDK.")
+    trace_writer: str = _env(
+        "process",
+        "Where traces are written to the store: process (a writer process per server process) or thread.",
+    )
     alias_poll_interval: float = _env(2.0, "Seconds between checks of a served alias (models:/name@alias).")
     prompt_cache_ttl: float = _env(
         30.0, "Seconds load_prompt trusts a cached prompt alias; Redis notifications refresh it at once."
