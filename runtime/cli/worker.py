@@ -2,9 +2,9 @@
 
 Run as many as needed, on any machine that reaches Redis and the store: they share one consumer group.
 A worker loads the same scorers file as the servers (``--scorers``; the built-ins are always there),
-writes assessments to the store, and exports its ``gen_ai.evaluation.result`` spans there too (and over
-OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set). SIGTERM or Ctrl-C: stop taking jobs, finish those in
-hand, exit 0.
+writes assessments to the store, exports its ``gen_ai.evaluation.result`` spans there too (and over OTLP
+when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set), and feeds every score to the canary counters in Redis.
+SIGTERM or Ctrl-C: stop taking jobs, finish those in hand, exit 0.
 """
 
 from __future__ import annotations
@@ -86,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from registry.client import RegistryClient
+    from runtime.canary.scores import score_feed
     from runtime.evaluation.catalog import ScorerCatalog
     from runtime.evaluation.online import build_engine
-    from runtime.evaluation.stream_worker import StreamWorker
+    from runtime.evaluation.stream_worker import StreamWorker, default_consumer_name
 
     try:
         catalog = ScorerCatalog.from_file(settings.scorers or None)
@@ -101,29 +102,33 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    consumer = args.consumer or default_consumer_name()
     try:
-        engine = build_engine(
-            settings,
-            catalog,
-            client,
-            tracer=provider.get_tracer("runtime.evaluation") if provider is not None else None,
-        )
-        worker = StreamWorker(
-            engine,
-            settings.redis_url,
-            settings.scoring_stream,
-            group=args.group,
-            consumer=args.consumer,
-            concurrency=settings.scoring_workers,
-            claim_idle=args.claim_idle,
-            max_deliveries=args.max_deliveries,
-        )
-        await worker.run(stop, drain_timeout=settings.grace_period)
+        # Scores feed the canary counters in Redis too: with the stream, workers are where scores appear.
+        async with score_feed(settings.redis_url, settings.canary_prefix, f"worker:{consumer}") as to_canary:
+            engine = build_engine(
+                settings,
+                catalog,
+                client,
+                tracer=provider.get_tracer("runtime.evaluation") if provider is not None else None,
+                hooks=[to_canary],
+            )
+            worker = StreamWorker(
+                engine,
+                settings.redis_url,
+                settings.scoring_stream,
+                group=args.group,
+                consumer=consumer,
+                concurrency=settings.scoring_workers,
+                claim_idle=args.claim_idle,
+                max_deliveries=args.max_deliveries,
+            )
+            await worker.run(stop, drain_timeout=settings.grace_period)
     finally:
         if provider is not None:
             await asyncio.to_thread(provider.shutdown)
         if store is not None:
             store.close()
         client.close()
-    log.info("worker %s stopped after %d jobs", worker.consumer, worker.processed)
+    log.info("worker %s stopped after %d jobs", consumer, worker.processed)
     return 0
