@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from runtime.distributions import normal_sf, t_ppf, t_sf
+
 __all__ = [
     "Comparison",
     "Interval",
@@ -88,66 +90,14 @@ class Comparison:
 # -- distributions ---------------------------------------------------------------------------------------
 
 
-def normal_sf(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function, evaluated with the modified Lentz method."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 500):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            step = c * d
-            result *= step
-        if abs(step - 1.0) < 1e-15:
-            break
-    return result
-
-
-def _regularized_beta(a: float, b: float, x: float) -> float:
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    front = math.exp(log_front)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _beta_fraction(a, b, x) / a
-    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
-
-
 def student_t_sf(t: float, df: float) -> float:
     """P(T > t) for Student's t with ``df`` degrees of freedom (any positive real df)."""
-    if math.isinf(df):
-        return normal_sf(t)
-    tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
-    return tail if t >= 0 else 1.0 - tail
+    return t_sf(t, df)
 
 
 def student_t_ppf(q: float, df: float) -> float:
-    """The ``q`` quantile (``q`` > 0.5) by bisection on the survival function: slow, exact, rare."""
-    low, high = 0.0, 1.0
-    while student_t_sf(high, df) > 1.0 - q:
-        high *= 2.0
-    for _ in range(200):
-        mid = (low + high) / 2.0
-        if student_t_sf(mid, df) > 1.0 - q:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-12 * max(1.0, high):
-            break
-    return (low + high) / 2.0
+    """The ``q`` quantile of Student's t."""
+    return t_ppf(q, df)
 
 
 # -- one variant -----------------------------------------------------------------------------------------

@@ -1,9 +1,7 @@
 """Confidence intervals and the paired t-test, in the standard library only.
 
-The runtime must not depend on SciPy for three formulas, so Student's t distribution is computed here from
-the regularized incomplete beta function (continued fraction, modified Lentz method) and its quantile by
-bisection; the normal quantile comes from :class:`statistics.NormalDist`. The tests check every function
-against ``scipy.stats``.
+Student's t comes from :mod:`runtime.distributions` (shared with the canary statistics); the normal quantile
+from :class:`statistics.NormalDist`. The tests check every function against ``scipy.stats``.
 
 Intervals: a pass rate gets the Wilson score interval (sensible at 0 % and 100 % and for small counts,
 where the normal approximation gives impossible bounds); a mean gets the t interval.
@@ -16,71 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist, fmean, stdev
 
+from runtime.distributions import t_cdf, t_ppf
+
 __all__ = ["Interval", "PairedTest", "mean_interval", "paired_t_test", "t_cdf", "t_ppf", "wilson_interval"]
-
-_EPS = 1e-15
-_TINY = 1e-300
-
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (converges for x < (a + 1) / (a + b + 2))."""
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > _TINY else _TINY)
-    result = d
-    for m in range(1, 500):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > _TINY else _TINY)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > _TINY else _TINY
-            result *= c * d
-        if abs(c * d - 1.0) < _EPS:
-            break
-    return result
-
-
-def betainc(a: float, b: float, x: float, y: float | None = None) -> float:
-    """The regularized incomplete beta function I_x(a, b); ``y`` is 1 - x when the caller has it exactly."""
-    y = 1.0 - x if y is None else y
-    if x <= 0.0:
-        return 0.0
-    if y <= 0.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, y) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
-    if math.isinf(t):
-        return 1.0 if t > 0 else 0.0
-    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t), t * t / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
-
-
-def t_ppf(p: float, df: float) -> float:
-    """The t value with P(T <= t) = p, by bisection (the cdf is monotonic)."""
-    if not 0.0 < p < 1.0:
-        raise ValueError("p must be strictly between 0 and 1")
-    low, high = -1.0, 1.0
-    while t_cdf(low, df) > p:
-        low *= 2.0
-    while t_cdf(high, df) < p:
-        high *= 2.0
-    for _ in range(200):
-        mid = (low + high) / 2.0
-        if t_cdf(mid, df) < p:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-12 * max(1.0, abs(mid)):
-            break
-    return (low + high) / 2.0
 
 
 @dataclass(frozen=True, slots=True)
