@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from registry import InvalidArgument
 
-__all__ = ["format_time", "json_file", "pairs", "store_options", "table"]
+__all__ = ["alias", "format_time", "json_file", "pairs", "store_options", "table"]
 
 
 def pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -52,3 +52,21 @@ def store_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
         "--artifact-root", default=default, help="artifact folder (env RUNTIME_ARTIFACT_ROOT)"
     )
+
+
+def alias(
+    args: argparse.Namespace,
+    set_alias: Callable[[str, str, str], Any],
+    delete_alias: Callable[[str, str], None],
+) -> int:
+    """``alias NAME ALIAS VERSION`` or ``alias --delete NAME ALIAS``: models and prompts read the same."""
+    if args.delete:
+        if args.version is not None:
+            raise InvalidArgument("alias --delete takes NAME ALIAS, without a version")
+        delete_alias(args.name, args.alias)
+        return 0
+    if args.version is None:
+        raise InvalidArgument("alias needs NAME ALIAS VERSION (or --delete NAME ALIAS)")
+    version = set_alias(args.name, args.alias, args.version)
+    print(f"{args.name}@{args.alias} -> {version.version}")
+    return 0

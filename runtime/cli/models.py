@@ -17,6 +17,7 @@ from typing import Any
 
 from registry import InvalidArgument, RegistryClient, RegistryError
 from registry.client import ResolvedModel
+from runtime.cli import common
 from runtime.cli.common import format_time, json_file, pairs, store_options, table
 
 __all__ = ["add_parser", "agent_validator"]
@@ -86,16 +87,7 @@ def _register(args: argparse.Namespace, client: RegistryClient) -> int:
 
 @_command
 def _alias(args: argparse.Namespace, client: RegistryClient) -> int:
-    if args.delete:
-        if args.version is not None:
-            raise InvalidArgument("alias --delete takes NAME ALIAS, without a version")
-        client.delete_alias(args.name, args.alias)
-        return 0
-    if args.version is None:
-        raise InvalidArgument("alias needs NAME ALIAS VERSION (or --delete NAME ALIAS)")
-    version = client.set_alias(args.name, args.alias, args.version)
-    print(f"{args.name}@{args.alias} -> {version.version}")
-    return 0
+    return common.alias(args, client.set_alias, client.delete_alias)
 
 
 @_command

@@ -17,6 +17,7 @@ from typing import Any
 
 from registry import InvalidArgument, RegistryClient, RegistryError
 from registry.entities import Prompt, PromptVersion
+from runtime.cli import common
 from runtime.cli.common import format_time, json_file, pairs, store_options, table
 from runtime.config import Settings
 from runtime.prompts.notify import AliasPublisher
@@ -174,16 +175,7 @@ def _show(args: argparse.Namespace, writer: PromptWriter) -> int:
 
 @_command
 def _alias(args: argparse.Namespace, writer: PromptWriter) -> int:
-    if args.delete:
-        if args.version is not None:
-            raise InvalidArgument("alias --delete takes NAME ALIAS, without a version")
-        writer.delete_alias(args.name, args.alias)
-        return 0
-    if args.version is None:
-        raise InvalidArgument("alias needs NAME ALIAS VERSION (or --delete NAME ALIAS)")
-    version = writer.set_alias(args.name, args.alias, args.version)
-    print(f"{args.name}@{args.alias} -> {version.version}")
-    return 0
+    return common.alias(args, writer.set_alias, writer.delete_alias)
 
 
 @_command
