@@ -14,58 +14,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 
 from runtime.evaluation.counters import ScoringCounters
 from runtime.evaluation.engine import ScoringEngine, StoreFailed
-from runtime.evaluation.job import ScoringJob
+from runtime.evaluation.intake import Intake
 
 __all__ = ["LocalQueue"]
 
 log = logging.getLogger("runtime.evaluation")
 
 
-class LocalQueue:
+class LocalQueue(Intake):
     def __init__(
         self, engine: ScoringEngine, counters: ScoringCounters, *, maxsize: int = 1000, workers: int = 4
     ) -> None:
+        super().__init__(counters, maxsize)
         self.engine = engine
-        self.counters = counters
         self.workers = max(1, workers)
-        self._queue: asyncio.Queue[ScoringJob] = asyncio.Queue(maxsize=max(1, maxsize))
         self._tasks: list[asyncio.Task[None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: int | None = None
-        counters.watch_depth(self._queue.qsize)
-
-    def offer(self, job: ScoringJob) -> bool:
-        loop = self._loop
-        if loop is None:
-            self.counters.count_skipped("shutdown")
-            return False
-        if threading.get_ident() != self._thread:  # asyncio queues belong to their loop's thread
-            loop.call_soon_threadsafe(self._put, job)
-            return True
-        return self._put(job)
-
-    def _put(self, job: ScoringJob) -> bool:
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            self.counters.count_skipped("queue_full")
-            return False
-        return True
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.get_ident()
+        self.open()
         self._tasks = [
             asyncio.create_task(self._work(), name=f"scoring-worker-{i}") for i in range(self.workers)
         ]
 
     async def _work(self) -> None:
         while True:
-            job = await self._queue.get()
+            job = await self.jobs.get()
             try:
                 await self.engine.process(job)
             except StoreFailed as exc:
@@ -74,20 +50,20 @@ class LocalQueue:
                 self.counters.count_job_failed()
                 log.exception("scoring %s failed", job.trace_id)
             finally:
-                self._queue.task_done()
+                self.jobs.task_done()
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         self._loop = None  # no new jobs from here on
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_timeout):
-                await self._queue.join()
+                await self.jobs.join()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        left = self._queue.qsize()
+        left = self.jobs.qsize()
         if left:
             self.counters.count_skipped("shutdown", left)
             log.warning("%d sampled requests were not scored before shutdown", left)
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        while not self.jobs.empty():
+            self.jobs.get_nowait()

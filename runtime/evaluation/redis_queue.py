@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from runtime.evaluation.counters import ScoringCounters
+from runtime.evaluation.intake import Intake
 from runtime.evaluation.job import ScoringJob
 
 __all__ = ["JOB_FIELD", "RedisQueue"]
@@ -31,7 +31,7 @@ _BATCH = 100
 _WARN_EVERY = 60.0
 
 
-class RedisQueue:
+class RedisQueue(Intake):
     def __init__(
         self,
         url: str,
@@ -41,50 +41,27 @@ class RedisQueue:
         buffer: int = 1000,
         max_len: int = 100_000,
     ) -> None:
+        super().__init__(counters, buffer)
         self.url = url
         self.stream = stream
-        self.counters = counters
         self.max_len = max_len
-        self._buffer: asyncio.Queue[ScoringJob] = asyncio.Queue(maxsize=max(1, buffer))
         self._redis: aioredis.Redis | None = None
         self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: int | None = None
         self._warned = 0.0
-        counters.watch_depth(self._buffer.qsize)
-
-    def offer(self, job: ScoringJob) -> bool:
-        loop = self._loop
-        if loop is None:
-            self.counters.count_skipped("shutdown")
-            return False
-        if threading.get_ident() != self._thread:
-            loop.call_soon_threadsafe(self._put, job)
-            return True
-        return self._put(job)
-
-    def _put(self, job: ScoringJob) -> bool:
-        try:
-            self._buffer.put_nowait(job)
-        except asyncio.QueueFull:
-            self.counters.count_skipped("queue_full")
-            return False
-        return True
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.get_ident()
+        self.open()
         self._redis = aioredis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
         self._task = asyncio.create_task(self._forward(), name="scoring-stream-producer")
 
     async def _forward(self) -> None:
         while True:
-            batch = [await self._buffer.get()]
-            while len(batch) < _BATCH and not self._buffer.empty():
-                batch.append(self._buffer.get_nowait())
+            batch = [await self.jobs.get()]
+            while len(batch) < _BATCH and not self.jobs.empty():
+                batch.append(self.jobs.get_nowait())
             await self._send(batch)
             for _ in batch:
-                self._buffer.task_done()
+                self.jobs.task_done()
 
     async def _send(self, batch: list[ScoringJob]) -> None:
         assert self._redis is not None
@@ -111,12 +88,12 @@ class RedisQueue:
         self._loop = None
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_timeout):
-                await self._buffer.join()
+                await self.jobs.join()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        left = self._buffer.qsize()
+        left = self.jobs.qsize()
         if left:
             self.counters.count_skipped("shutdown", left)
         if self._redis is not None:
