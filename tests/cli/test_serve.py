@@ -103,3 +103,21 @@ def test_serve_example_agent_with_env_options(tmp_path: Path) -> None:
         assert r.status_code == 200
         assert r.json()["output"][0]["content"][0]["text"] == "hi you"
         assert httpx.post(server.url + "/v1/responses", json={"input": "x"}).status_code == 401
+
+
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    env = {"RUNTIME_HOME": str(tmp_path / "home"), "RUNTIME_API_KEYS": "k"}
+    with ServeProcess(["examples/echo_agent.py", "--workers", "2"], env=env) as server:
+        server.wait_ready(timeout=60)
+        auth = {"authorization": "Bearer k"}
+        answers = {
+            httpx.post(server.url + "/v1/responses", json={"input": f"n{i}"}, headers=auth).json()["output"][
+                0
+            ]["content"][0]["text"]
+            for i in range(6)
+        }
+        assert answers == {f"n{i}" for i in range(6)}
+        assert (
+            httpx.post(server.url + "/v1/responses", json={"input": "x"}).status_code == 401
+        )  # keys reach workers
+        assert server.terminate(timeout=30) == 0
