@@ -24,5 +24,5 @@ def test_quick_start_is_two_commands_and_ci_runs_the_second() -> None:
 
 
 def test_every_runtime_variable_is_documented() -> None:
-    missing = [name for name, _, _ in Settings.documented() if f"`{name}`" not in README]
+    missing = [name for name, _, _ in Settings.documented() if f"| `{name}` |" not in README]
     assert not missing, f"add these to the README configuration table: {missing}"
