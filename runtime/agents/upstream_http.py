@@ -26,7 +26,12 @@ import httpx
 
 from runtime.errors import AgentError
 
-__all__ = ["SSEPayloads", "UpstreamClient", "UpstreamError"]
+__all__ = [
+    "SSEPayloads",
+    "UpstreamBusy",
+    "UpstreamClient",
+    "UpstreamError",
+]
 
 _MAX_ERROR_BODY = 64 * 1024  # bytes of an error answer we read to find its message
 _MAX_QUOTE = 300  # characters of upstream text an error message quotes
@@ -45,6 +50,22 @@ class UpstreamError(AgentError):
     def __init__(self, message: str, *, upstream_status: int | None = None) -> None:
         super().__init__(message)
         self.upstream_status = upstream_status
+
+
+class UpstreamBusy(UpstreamError):
+    """The upstream LLM is overloaded (429/503): ours becomes a 503 with ``Retry-After``, which the ``openai``
+    SDK and load balancers retry by themselves, instead of a 500 that reads as a bug."""
+
+    code = "upstream_busy"
+    status = 503
+
+
+def _retry_after(response: httpx.Response) -> float:
+    raw = response.headers.get("retry-after", "")
+    try:
+        return min(max(float(raw), 0.0), 60.0)
+    except ValueError:
+        return 1.0
 
 
 def _quote(text: str) -> str:
@@ -153,10 +174,14 @@ class UpstreamClient:
         if client is not None:
             await client.aclose()
 
-    def error(self, what: str, status: int | None = None) -> UpstreamError:
+    def error(self, what: str, status: int | None = None, retry_after: float | None = None) -> UpstreamError:
         message = f"upstream LLM ({self.where}) {what}"
         if self._secret:
             message = message.replace(self._secret, "[redacted]")
+        if status in (429, 503):
+            busy = UpstreamBusy(message, upstream_status=status)
+            busy.retry_after = retry_after if retry_after is not None else 1.0
+            return busy
         return UpstreamError(message, upstream_status=status)
 
     def _translate(self, exc: httpx.HTTPError) -> UpstreamError:
@@ -175,7 +200,9 @@ class UpstreamClient:
             body += chunk
             if len(body) >= _MAX_ERROR_BODY:
                 break
-        raise self.error(f"answered HTTP {status}: {_error_text(bytes(body))}", status)
+        raise self.error(
+            f"answered HTTP {status}: {_error_text(bytes(body))}", status, _retry_after(response)
+        )
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """POST and return the JSON object answered; any failure is an :class:`UpstreamError`."""

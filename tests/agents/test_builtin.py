@@ -273,16 +273,16 @@ def test_invocations_answers_and_streams_mlflow_events_with_real_usage(llm: Fake
 
 
 @pytest.mark.parametrize(
-    ("fail", "expected"),
+    ("fail", "expected", "code"),
     [
-        (500, "answered HTTP 500: the fake LLM failed on purpose"),
-        (429, "answered HTTP 429"),
-        ("malformed", "not a JSON object"),
+        (500, "answered HTTP 500: the fake LLM failed on purpose", "upstream_error"),
+        (429, "answered HTTP 429", "upstream_busy"),
+        ("malformed", "not a JSON object", "upstream_error"),
     ],
 )
 @APIS
-def test_upstream_failure_before_streaming_is_a_clean_500(
-    llm: FakeLLM, api: str, fail: int | str, expected: str
+def test_upstream_failure_before_streaming_is_a_clean_5xx(
+    llm: FakeLLM, api: str, fail: int | str, expected: str, code: str
 ) -> None:
     llm.reply = Reply(fail=fail, error_message=f"the fake LLM failed on purpose (key {API_KEY})")  # type: ignore[arg-type]
     with (
@@ -292,7 +292,10 @@ def test_upstream_failure_before_streaming_is_a_clean_500(
     ):
         client.responses.create(model="llm", input="hi")
     error = raised.value.response.json()["error"]
-    assert error["code"] == "upstream_error"
+    assert error["code"] == code
+    if code == "upstream_busy":  # an overloaded upstream is ours to retry, not a bug
+        assert raised.value.response.status_code == 503
+        assert raised.value.response.headers["retry-after"]
     assert error["message"].startswith("upstream LLM (127.0.0.1:")
     assert API_KEY not in raised.value.response.text
     assert "Traceback" not in raised.value.response.text
