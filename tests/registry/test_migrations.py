@@ -70,3 +70,20 @@ def test_unreachable_postgres_is_store_unavailable() -> None:
 
     with pytest.raises(StoreUnavailable, match="store unavailable"):
         SqlStore("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_the_head_read_from_the_scripts_is_alembics_head() -> None:
+    """Guards the Alembic-free check that lets a store already at head open without importing Alembic."""
+    assert migrate.scripted_head() == migrate.head_revision()
+
+
+def test_a_store_at_head_opens_without_a_migration(store_url: str) -> None:
+    with SqlStore(store_url) as first:
+        assert first.schema_revision() == migrate.head_revision()
+    db = Database(store_url)
+    try:
+        assert migrate._stored_revision(db) == migrate.head_revision()
+    finally:
+        db.dispose()
+    with SqlStore(store_url) as again:
+        assert again.schema_revision() == migrate.head_revision()
