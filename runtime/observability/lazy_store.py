@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from registry.entities import SpanRecord, TraceRecord
 from runtime.errors import Unavailable
@@ -58,6 +58,11 @@ class LazyStore:
 
     def log_traces(self, traces: Sequence[TraceRecord], spans: Sequence[SpanRecord]) -> None:
         self.get().log_traces(traces, spans)
+
+    def log_trace_rows(
+        self, trace_rows: Sequence[Mapping[str, Any]], span_rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        self.get().log_trace_rows(trace_rows, span_rows)
 
     def close(self) -> None:
         with self._lock:

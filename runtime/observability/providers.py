@@ -127,6 +127,20 @@ def otlp_processor(environ: Mapping[str, str]) -> SpanProcessor | None:
     return BatchSpanProcessor(OTLPSpanExporter())
 
 
+def _writer_process(settings: Settings) -> bool:
+    """Write traces from a writer process, unless told not to or the store lives in this process' memory."""
+    mode = settings.trace_writer.strip().lower()
+    if mode not in ("process", "thread"):
+        log.warning("unknown RUNTIME_TRACE_WRITER %r; writing traces from a writer process", mode)
+    if mode == "thread":
+        return False
+    url = settings.resolved_store_url
+    if not url.startswith("sqlite"):
+        return True
+    path = url.split("://", 1)[-1].split("?", 1)[0]
+    return path not in ("", "/", "/:memory:") and "mode=memory" not in url
+
+
 def build_observability(settings: Settings, environ: Mapping[str, str]) -> Observability:
     store = LazyStore(settings.resolved_store_url)
     metrics = RuntimeMetrics() if settings.metrics else None
@@ -150,6 +164,7 @@ def build_observability(settings: Settings, environ: Mapping[str, str]) -> Obser
         max_batch_size=_env_number(environ, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
         schedule_delay=_env_number(environ, "OTEL_BSP_SCHEDULE_DELAY", 1000) / 1000,
         on_write=metrics.record_store_write if metrics is not None else None,
+        store_url=store.url if _writer_process(settings) else None,
     )
     pipeline.add_span_processor(exporter)
     otlp = otlp_processor(environ)

@@ -1,32 +1,47 @@
-"""Finished OpenTelemetry spans -> the registry's ``TraceRecord`` / ``SpanRecord``, in the exporter thread.
+"""Finished OpenTelemetry spans -> the store's trace and span rows, in two steps, maybe in two processes.
 
-Every span becomes a ``SpanRecord``; a request's root span (the one carrying ``runtime.endpoint``) also
-becomes the ``TraceRecord`` that trace queries filter on, its columns read back from the attributes the
-telemetry set. The exporter thread shares the GIL with the event loop, so its CPU is taken from serving:
-records are built without validation (the values come from our own spans and already have the right
-types), and without pydantic's ``model_construct`` either, which spends more time looking for defaults
-and aliases than the rest of the conversion: :func:`_construct` fills every field directly, and a test
-holds it equal to ``model_construct``.
+:func:`compact` runs in the serving process's exporter thread, which shares the GIL with the event loop, so
+it does as little as it can: it copies what the store needs out of each ``ReadableSpan`` into plain tuples
+(cheap to pickle to the trace writer process, see :mod:`runtime.observability.writer_client`). :func:`to_rows`
+runs in the writer process (or, in the in-thread fallback, in the exporter thread): it builds the rows of
+``SqlStore.log_trace_rows`` with the JSON columns encoded by orjson, without pydantic (the values come from
+our own spans and already have the right types; a test holds the rows valid for ``TraceRecord`` and
+``SpanRecord``). Importing this module pulls in no OpenTelemetry SDK: the writer does not need one.
+
+Every span becomes a span row; a request's root span (the one carrying ``runtime.endpoint``) also becomes
+the trace row that trace queries filter on, its columns read back from the attributes the telemetry set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import StatusCode
-from pydantic import BaseModel
-
-from registry.entities import SpanEvent, SpanRecord, TraceRecord, TraceStatus
+from registry.entities import TraceStatus
+from registry.store.traces_repo import json_text
 from runtime.observability import attributes as a
 
-__all__ = ["is_root", "span_record", "to_records", "trace_id_hex", "trace_record"]
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
 
-_STATUS_NAMES = {StatusCode.UNSET: "UNSET", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
+__all__ = ["CompactSpan", "SpanBatch", "TraceRows", "compact", "to_rows", "trace_id_hex"]
+
+# (name, time ns, attributes)
+CompactEvent = tuple[str, int, Mapping[str, Any]]
+# (trace id, span id, parent span id, name, start ns, end ns, status code name, status message,
+#  attributes, events, index of the span's resource attributes in the batch)
+CompactSpan = tuple[
+    int, int, int | None, str, int, int | None, str, str | None, dict[str, Any], tuple[CompactEvent, ...], int
+]
+# (resource attributes, spans): resources are few (one per tracer provider), so each is sent once per batch.
+SpanBatch = tuple[list[dict[str, Any]], list[CompactSpan]]
+# (trace rows, span rows) for SqlStore.log_trace_rows
+TraceRows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+_STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}  # opentelemetry.trace.StatusCode values
 _RESOURCE_KEYS = (a.SERVICE_NAME, a.SERVICE_VERSION, a.HOST_NAME, a.RUNTIME_VERSION)
-# Root attributes that become TraceRecord columns; the record's ``attributes`` keep the rest (the root's
-# SpanRecord keeps them all), so the trace row does not carry, and encode, everything twice.
+# Root attributes that become trace columns; the trace row's ``attributes`` keep the rest (the root's span
+# row keeps them all), so the trace row does not carry, and encode, everything twice.
 _PROMOTED = frozenset(
     {
         a.REQUEST_PREVIEW,
@@ -48,75 +63,54 @@ _PROMOTED = frozenset(
         a.SPAN_TYPE,
     }
 )
-_TRACE_STATUSES = {s.value: s for s in TraceStatus}
-
-
-_M = TypeVar("_M", bound=BaseModel)
-_DIRECT = {"__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"} <= set(
-    BaseModel.__slots__
-)
-
-
-def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
-    """``cls.model_construct(**values)`` for ``values`` that name every field, about ten times faster."""
-    if not _DIRECT:
-        return cls.model_construct(**values)
-    model = cls.__new__(cls)
-    object.__setattr__(model, "__dict__", values)
-    object.__setattr__(model, "__pydantic_fields_set__", set(values))
-    object.__setattr__(model, "__pydantic_extra__", None)
-    object.__setattr__(model, "__pydantic_private__", None)
-    return model
+_TRACE_STATUSES = {s.value: s.value for s in TraceStatus}
+_NO_EVENTS: tuple[CompactEvent, ...] = ()
 
 
 def trace_id_hex(trace_id: int) -> str:
     return f"tr-{trace_id:032x}"
 
 
-def _attributes(attrs: Mapping[str, Any] | None, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Attributes as JSON values: sequences (tuples in OpenTelemetry) become lists."""
-    if not attrs:
-        return {}
-    values = dict(attrs)
-    for key in skip:
-        values.pop(key, None)
-    for key, value in values.items():
-        if type(value) is tuple:
-            values[key] = list(value)
-    return values
+# -- exporter thread ----------------------------------------------------------------------------------------
 
 
-def is_root(span: ReadableSpan) -> bool:
-    return span.parent is None and bool(span.attributes) and a.ENDPOINT in (span.attributes or {})
-
-
-def span_record(span: ReadableSpan, attrs: dict[str, Any] | None = None) -> SpanRecord:
-    """``attrs``: the span's attributes as a dict, when the caller already made one."""
-    ctx = span.get_span_context()
-    assert ctx is not None
-    attrs = dict(span.attributes or {}) if attrs is None else attrs
-    events = [
-        _construct(
-            SpanEvent, {"name": e.name, "time_ns": e.timestamp, "attributes": _attributes(e.attributes)}
+def compact(spans: Iterable[ReadableSpan]) -> SpanBatch:
+    """What the store needs of ``spans``, as plain values: no SDK object crosses to the writer."""
+    resources: list[dict[str, Any]] = []
+    seen: dict[int, int] = {}
+    out: list[CompactSpan] = []
+    for span in spans:
+        ctx = span.context
+        parent = span.parent
+        status = span.status
+        resource = span.resource
+        index = seen.get(id(resource))
+        if index is None:
+            index = seen[id(resource)] = len(resources)
+            resources.append(dict(resource.attributes))
+        events = span.events
+        compact_events = (
+            tuple((e.name, e.timestamp, dict(e.attributes or ())) for e in events) if events else _NO_EVENTS
         )
-        for e in span.events
-    ]
-    return _construct(
-        SpanRecord,
-        {
-            "trace_id": trace_id_hex(ctx.trace_id),
-            "span_id": f"{ctx.span_id:016x}",
-            "parent_span_id": f"{span.parent.span_id:016x}" if span.parent else None,
-            "name": span.name,
-            "span_type": str(attrs.get(a.SPAN_TYPE, "UNKNOWN")),
-            "start_ns": span.start_time or 0,
-            "end_ns": span.end_time,
-            "status_code": _STATUS_NAMES.get(span.status.status_code, "UNSET"),
-            "status_message": span.status.description,
-            "attributes": _attributes(attrs),
-            "events": events,
-        },
-    )
+        out.append(
+            (
+                ctx.trace_id,
+                ctx.span_id,
+                parent.span_id if parent is not None else None,
+                span.name,
+                span.start_time or 0,
+                span.end_time,
+                _STATUS_NAMES.get(status.status_code.value, "UNSET"),
+                status.description,
+                dict(span.attributes or ()),  # one copy: SDK spans' attribute reads take a lock each
+                compact_events,
+                index,
+            )
+        )
+    return resources, out
+
+
+# -- writer -------------------------------------------------------------------------------------------------
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -133,57 +127,70 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def trace_record(root: ReadableSpan, attrs: dict[str, Any] | None = None) -> TraceRecord:
-    ctx = root.get_span_context()
-    assert ctx is not None
-    attrs = dict(root.attributes or {}) if attrs is None else attrs
-    start, end = root.start_time or 0, root.end_time
-    ttft = attrs.get(a.TIME_TO_FIRST_TOKEN)
-    tokens_in = _int_or_none(attrs.get(a.USAGE_INPUT_TOKENS))
-    tokens_out = _int_or_none(attrs.get(a.USAGE_OUTPUT_TOKENS))
-    status = _TRACE_STATUSES.get(str(attrs.get(a.STATUS)))
+def _trace_row(span: CompactSpan, trace_id: str, resource: Mapping[str, Any]) -> dict[str, Any]:
+    _, _, _, _, start, end, status_code, _, attrs, _, _ = span
+    get = attrs.get
+    ttft = get(a.TIME_TO_FIRST_TOKEN)
+    tokens_in = _int_or_none(get(a.USAGE_INPUT_TOKENS))
+    tokens_out = _int_or_none(get(a.USAGE_OUTPUT_TOKENS))
+    status = _TRACE_STATUSES.get(str(get(a.STATUS)))
     if status is None:
-        status = TraceStatus.ERROR if root.status.status_code is StatusCode.ERROR else TraceStatus.OK
-    extra = _attributes(attrs, _PROMOTED)
-    resource = root.resource.attributes if root.resource else {}
+        status = TraceStatus.ERROR.value if status_code == "ERROR" else TraceStatus.OK.value
+    extra = {k: v for k, v in attrs.items() if k not in _PROMOTED}
     extra.update({k: resource[k] for k in _RESOURCE_KEYS if k in resource})
-    prompts = attrs.get(a.PROMPTS)
-    return _construct(
-        TraceRecord,
-        {
-            "trace_id": trace_id_hex(ctx.trace_id),
-            "model_id": _str_or_none(attrs.get(a.AGENT_ID)),
-            "model_name": _str_or_none(attrs.get(a.AGENT_NAME)),
-            "model_version": _int_or_none(attrs.get(a.AGENT_VERSION)),
-            "endpoint": _str_or_none(attrs.get(a.ENDPOINT)),
-            "status": status,
-            "start_time_ns": start,
-            "end_time_ns": end,
-            "latency_ms": (end - start) / 1e6 if end is not None else None,
-            "ttft_ms": ttft * 1000.0 if isinstance(ttft, int | float) else None,
-            "input_tokens": tokens_in,
-            "output_tokens": tokens_out,
-            "total_tokens": (tokens_in or 0) + (tokens_out or 0)
-            if tokens_in is not None or tokens_out is not None
-            else None,
-            "tokens_estimated": bool(attrs.get(a.USAGE_ESTIMATED, False)),
-            "session_id": _str_or_none(attrs.get(a.CONVERSATION_ID)),
-            "user_id": _str_or_none(attrs.get(a.USER_ID)),
-            "request_preview": _str_or_none(attrs.get(a.REQUEST_PREVIEW)),
-            "response_preview": _str_or_none(attrs.get(a.RESPONSE_PREVIEW)),
-            "attributes": extra,
-            "variant": _str_or_none(attrs.get(a.VARIANT)),
-            "prompts": [str(p) for p in prompts] if isinstance(prompts, tuple | list) else [],
-        },
-    )
+    prompts = get(a.PROMPTS)
+    return {
+        "trace_id": trace_id,
+        "model_id": _str_or_none(get(a.AGENT_ID)),
+        "model_name": _str_or_none(get(a.AGENT_NAME)),
+        "model_version": _int_or_none(get(a.AGENT_VERSION)),
+        "endpoint": _str_or_none(get(a.ENDPOINT)),
+        "status": status,
+        "start_time_ns": start,
+        "end_time_ns": end,
+        "latency_ms": (end - start) / 1e6 if end is not None else None,
+        "ttft_ms": ttft * 1000.0 if isinstance(ttft, int | float) else None,
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "total_tokens": (tokens_in or 0) + (tokens_out or 0)
+        if tokens_in is not None or tokens_out is not None
+        else None,
+        "tokens_estimated": bool(get(a.USAGE_ESTIMATED, False)),
+        "session_id": _str_or_none(get(a.CONVERSATION_ID)),
+        "user_id": _str_or_none(get(a.USER_ID)),
+        "request_preview": _str_or_none(get(a.REQUEST_PREVIEW)),
+        "response_preview": _str_or_none(get(a.RESPONSE_PREVIEW)),
+        "attributes": json_text(extra),
+        "variant": _str_or_none(get(a.VARIANT)),
+        "prompts": json_text([str(p) for p in prompts] if isinstance(prompts, tuple | list) else []),
+    }
 
 
-def to_records(spans: Iterable[ReadableSpan]) -> tuple[list[TraceRecord], list[SpanRecord]]:
-    traces: list[TraceRecord] = []
-    records: list[SpanRecord] = []
+def to_rows(batch: SpanBatch) -> TraceRows:
+    """The store rows of a compacted batch: one span row per span, one trace row per request root."""
+    resources, spans = batch
+    trace_rows: list[dict[str, Any]] = []
+    span_rows: list[dict[str, Any]] = []
     for span in spans:
-        attrs = dict(span.attributes or {})  # one copy: SDK spans' attribute reads take a lock each
-        records.append(span_record(span, attrs))
-        if span.parent is None and a.ENDPOINT in attrs:
-            traces.append(trace_record(span, attrs))
-    return traces, records
+        trace_id_int, span_id, parent_id, name, start, end, status_code, message, attrs, events, res = span
+        trace_id = trace_id_hex(trace_id_int)
+        span_rows.append(
+            {
+                "trace_id": trace_id,
+                "span_id": f"{span_id:016x}",
+                "parent_span_id": f"{parent_id:016x}" if parent_id is not None else None,
+                "name": name,
+                "span_type": str(attrs.get(a.SPAN_TYPE, "UNKNOWN")),
+                "start_ns": start,
+                "end_ns": end,
+                "status_code": status_code,
+                "status_message": message,
+                "attributes": json_text(attrs),  # tuples (OpenTelemetry's sequences) become lists
+                "events": json_text(
+                    [{"name": n, "time_ns": t, "attributes": e} for n, t, e in events] if events else []
+                ),
+            }
+        )
+        if parent_id is None and a.ENDPOINT in attrs:
+            trace_rows.append(_trace_row(span, trace_id, resources[res]))
+    return trace_rows, span_rows

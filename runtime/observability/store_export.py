@@ -3,11 +3,19 @@
 Modelled on OpenTelemetry's ``BatchSpanProcessor`` (bounded queue, one worker thread, batches by size or
 delay) but with what the runtime needs and the SDK's processor does not expose: drops are counted by reason
 (queue full, store error, invalid) for ``/metrics``, the queue depth is readable, every store write is
-timed, and spans are converted to records in the worker thread, so ``on_end`` (run by whatever thread ends
-a span, often the event loop) is an append and a length check. The store is written in bulk, one
-transaction per batch; a failed batch is dropped and counted, never retried into a growing backlog, and
-never raised into anything. ``force_flush`` and ``shutdown`` drain the queue: that is what makes SIGTERM
-lose no trace of a request that completed before it.
+timed, and ``on_end`` (run by whatever thread ends a span, often the event loop) is an append and a length
+check. The worker thread only compacts each batch (:func:`~runtime.observability.records.compact`) and hands
+it to a writer:
+
+- by default the trace writer process (:class:`~runtime.observability.writer_client.ProcessWriter`), which
+  converts and writes on another core, so the work no longer competes with the event loop for the GIL;
+- in the in-thread mode (``RUNTIME_TRACE_WRITER=thread``, an in-memory store, or when the writer process
+  cannot start or dies), :class:`ThreadWriter`, which converts and writes right here.
+
+Either way the store is written in bulk, one transaction per batch; a failed batch is dropped and counted,
+never retried into a growing backlog, and never raised into anything. ``force_flush`` and ``shutdown``
+drain the queue and wait until the writer has written everything: that is what makes SIGTERM lose no trace
+of a request that completed before it.
 """
 
 from __future__ import annotations
@@ -15,29 +23,67 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from registry.entities import SpanRecord, TraceRecord
-from runtime.observability.records import to_records
+from runtime.observability.records import SpanBatch, compact
+from runtime.observability.writer_client import ProcessWriter
+from runtime.observability.writer_sink import Outcome, TraceSink, write_batch
 
-__all__ = ["DROP_REASONS", "StoreSpanProcessor", "TraceSink"]
+__all__ = ["DROP_REASONS", "BatchWriter", "StoreSpanProcessor", "ThreadWriter", "TraceSink"]
 
 log = logging.getLogger("runtime.observability.export")
 
 DROP_REASONS = ("queue_full", "store_error", "invalid")
-_LOG_EVERY = 60.0  # seconds between two warnings about the same failure
 
 
-class TraceSink(Protocol):
-    def log_traces(self, traces: Sequence[TraceRecord], spans: Sequence[SpanRecord]) -> None: ...
+class BatchWriter(Protocol):
+    """Where the worker thread hands compacted batches; every method is called from that thread only."""
+
+    def start(self) -> None: ...
+    def write(self, batch: SpanBatch, count: int) -> None: ...
+    def wait(self, timeout: float) -> bool: ...
+    def pending(self) -> int: ...
+    def close(self, timeout: float) -> None: ...
+
+
+class ThreadWriter:
+    """Converts and writes each batch in the calling thread: the in-thread mode, and the fallback."""
+
+    def __init__(self, sink: TraceSink, report: Callable[[Outcome], None]) -> None:
+        self._sink = sink
+        self._report = report
+
+    def start(self) -> None:
+        return None
+
+    def write(self, batch: SpanBatch, count: int) -> None:
+        self._report(write_batch(self._sink, batch, count))
+
+    def wait(self, timeout: float) -> bool:
+        return True
+
+    def pending(self) -> int:
+        return 0
+
+    def close(self, timeout: float) -> None:
+        return None
+
+
+class _Flush:
+    __slots__ = ("done", "ok")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
 
 
 class StoreSpanProcessor(SpanProcessor):
+    """``store_url`` set: write through a writer process for that store, ``sink`` being the fallback."""
+
     def __init__(
         self,
         sink: TraceSink,
@@ -46,20 +92,25 @@ class StoreSpanProcessor(SpanProcessor):
         max_batch_size: int = 512,
         schedule_delay: float = 1.0,
         on_write: Callable[[float], None] | None = None,
+        store_url: str | None = None,
+        flush_timeout: float = 30.0,
     ) -> None:
-        self._sink = sink
         self._max_queue = max(1, max_queue_size)
         self._max_batch = max(1, min(max_batch_size, self._max_queue))
         self._delay = max(0.001, schedule_delay)
+        self._flush_timeout = flush_timeout
         self._on_write = on_write
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._flushes: list[threading.Event] = []
+        self._flushes: list[_Flush] = []
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._exported = 0
         self._stopping = False
-        self._last_warning = 0.0
+        fallback = ThreadWriter(sink, self._report)
+        self._writer: BatchWriter = (
+            ProcessWriter(store_url, self._report, fallback) if store_url else fallback
+        )
         self._worker = threading.Thread(target=self._run, name="runtime-store-exporter", daemon=True)
         self._worker.start()
 
@@ -82,21 +133,21 @@ class StoreSpanProcessor(SpanProcessor):
     # -- observability of the exporter itself ---------------------------------------------------------------
 
     def stats(self) -> tuple[int, dict[str, int], int]:
-        """(spans exported, spans dropped by reason, spans queued): what ``/metrics`` reads at scrape time."""
+        """(spans exported, spans dropped by reason, spans queued or being written): read at scrape time."""
         with self._lock:
-            return self._exported, dict(self._dropped), len(self._queue)
+            return self._exported, dict(self._dropped), len(self._queue) + self._writer.pending()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Write everything queued now; False if the worker did not finish within the timeout."""
+        """Write everything queued now; False if it was not all written within the timeout."""
         if not self._worker.is_alive():
             return not self._queue
-        done = threading.Event()
+        flush = _Flush()
         with self._lock:
-            self._flushes.append(done)
+            self._flushes.append(flush)
         self._wake.set()
-        return done.wait(timeout_millis / 1000)
+        return flush.done.wait(timeout_millis / 1000) and flush.ok
 
     def shutdown(self, timeout: float = 30.0) -> None:
         if self._stopping:
@@ -113,15 +164,20 @@ class StoreSpanProcessor(SpanProcessor):
         while True:
             self._wake.wait(self._delay)
             self._wake.clear()
-            self._drain()
             with self._lock:
                 flushes, self._flushes = self._flushes, []
+            if self._queue and not flushes and not self._stopping:
+                self._writer.start()  # serving: worth a process; a flush or shutdown alone is not
+            self._drain()
             if flushes:
                 self._drain()  # whatever was queued just before the flush was asked for
-            for done in flushes:
-                done.set()
+                ok = self._writer.wait(self._flush_timeout)
+                for flush in flushes:
+                    flush.ok = ok
+                    flush.done.set()
             if self._stopping:
                 self._drain()
+                self._writer.close(self._flush_timeout)
                 return
 
     def _drain(self) -> None:
@@ -134,29 +190,22 @@ class StoreSpanProcessor(SpanProcessor):
 
     def _export(self, batch: list[ReadableSpan]) -> None:
         try:
-            traces, spans = to_records(batch)
+            compacted = compact(batch)
         except Exception:
-            self._drop("invalid", len(batch))
-            self._warn("could not convert %d spans to records", len(batch), exc_info=True)
+            self._report(Outcome(0, 0, len(batch), None))
+            log.debug("could not compact %d spans", len(batch), exc_info=True)
             return
-        started = time.perf_counter()
-        try:
-            self._sink.log_traces(traces, spans)
-        except Exception as exc:
-            self._drop("store_error", len(batch))
-            self._warn("dropped %d spans: the store failed (%s)", len(batch), exc)
-            return
-        if self._on_write is not None:
-            self._on_write(time.perf_counter() - started)
+        self._writer.write(compacted, len(batch))
+
+    def _report(self, outcome: Outcome) -> None:
+        """What a writer did with a batch; called in the worker thread."""
         with self._lock:
-            self._exported += len(batch)
+            self._exported += outcome.exported
+            self._dropped["store_error"] += outcome.store_errors
+            self._dropped["invalid"] += outcome.invalid
+        if outcome.seconds is not None and self._on_write is not None:
+            self._on_write(outcome.seconds)
 
     def _drop(self, reason: str, count: int) -> None:
         with self._lock:
             self._dropped[reason] += count
-
-    def _warn(self, message: str, *args: object, exc_info: bool = False) -> None:
-        now = time.monotonic()
-        if now - self._last_warning >= _LOG_EVERY:
-            self._last_warning = now
-            log.warning(message, *args, exc_info=exc_info)

@@ -1,10 +1,12 @@
-"""The store exporter: batches, flush, bounded queue, failures counted and never raised."""
+"""The store exporter: batches, flush, bounded queue, failures counted and never raised (in-thread writer)."""
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -13,30 +15,32 @@ from opentelemetry.trace import SpanKind
 from registry.entities import SpanRecord, TraceRecord, TraceStatus
 from registry.store import SqlStore
 from runtime.observability import attributes as a
-from runtime.observability.records import to_records
+from runtime.observability.records import compact, to_rows
 from runtime.observability.store_export import StoreSpanProcessor
 from tests.servers import wait_until
 
+Row = dict[str, Any]
+
 
 class Sink:
-    """Records batches; can be made to fail or to block until released."""
+    """Records batches of rows; can be made to fail or to block until released."""
 
     def __init__(self) -> None:
-        self.batches: list[tuple[list[TraceRecord], list[SpanRecord]]] = []
+        self.batches: list[tuple[list[Row], list[Row]]] = []
         self.fail = False
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
 
-    def log_traces(self, traces: Sequence[TraceRecord], spans: Sequence[SpanRecord]) -> None:
+    def log_trace_rows(self, traces: Sequence[Mapping[str, Any]], spans: Sequence[Mapping[str, Any]]) -> None:
         self.entered.set()
         assert self.gate.wait(10)
         if self.fail:
             raise RuntimeError("store is down")
-        self.batches.append((list(traces), list(spans)))
+        self.batches.append(([dict(t) for t in traces], [dict(s) for s in spans]))
 
     @property
-    def spans(self) -> list[SpanRecord]:
+    def spans(self) -> list[Row]:
         return [s for _, spans in self.batches for s in spans]
 
 
@@ -72,13 +76,13 @@ def test_batches_are_written_on_flush_with_a_trace_row_per_root(sink: Sink) -> N
         assert sink.batches == []  # nothing before the delay or a flush
         assert processor.force_flush(5000)
         traces, spans = sink.batches[0]
-        assert [t.model_name for t in traces] == ["bot"]
-        assert traces[0].model_version == 2
+        assert [t["model_name"] for t in traces] == ["bot"]
+        assert traces[0]["model_version"] == 2
         assert len(spans) == 3
-        child = next(s for s in spans if s.name == "child 0")
-        assert child.span_type == "TOOL"
-        assert child.attributes["tags"] == ["x", "y"]
-        assert child.parent_span_id is not None
+        child = next(s for s in spans if s["name"] == "child 0")
+        assert child["span_type"] == "TOOL"
+        assert json.loads(child["attributes"])["tags"] == ["x", "y"]
+        assert child["parent_span_id"] is not None
         assert processor.stats() == (3, {"queue_full": 0, "store_error": 0, "invalid": 0}, 0)
 
 
@@ -139,40 +143,46 @@ def test_records_round_trip_through_a_real_store(tmp_path: Path) -> None:
         assert sorted(s.name for s in stored) == ["child 0", "invoke_agent bot"]
 
 
-def test_to_records_skips_trace_rows_for_spans_that_are_not_request_roots() -> None:
+def finished_spans(emit: Any) -> Any:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with provider.get_tracer("t").start_as_current_span("background job"):
-        pass
-    traces, spans = to_records(exporter.get_finished_spans())
-    assert traces == [] and [s.name for s in spans] == ["background job"]
+    emit(provider)
     provider.shutdown()
+    return exporter.get_finished_spans()
 
 
-def test_fast_record_construction_equals_pydantic_model_construct() -> None:
-    """Guards records._construct against pydantic changing what a model instance holds."""
-    from runtime.observability.records import _construct
+def test_rows_skip_trace_rows_for_spans_that_are_not_request_roots() -> None:
+    def background(provider: TracerProvider) -> None:
+        with provider.get_tracer("t").start_as_current_span("background job"):
+            pass
 
-    values = {
-        "trace_id": "tr-" + "a" * 32,
-        "span_id": "b" * 16,
-        "parent_span_id": None,
-        "name": "n",
-        "span_type": "TOOL",
-        "start_ns": 1,
-        "end_ns": 2,
-        "status_code": "OK",
-        "status_message": None,
-        "attributes": {"k": [1, 2]},
-        "events": [],
-    }
-    fast = _construct(SpanRecord, dict(values))
-    slow = SpanRecord.model_construct(**values)
-    assert fast == slow
-    assert fast.model_dump(mode="json") == slow.model_dump(mode="json")
-    assert fast.model_fields_set == slow.model_fields_set
-    assert SpanRecord.model_validate(fast.model_dump()) == slow
+    traces, spans = to_rows(compact(finished_spans(background)))
+    assert traces == [] and [s["name"] for s in spans] == ["background job"]
+
+
+def test_rows_are_valid_records() -> None:
+    """Guards the pydantic-free rows: they must validate as the records the store reads back."""
+
+    def request(provider: TracerProvider) -> None:
+        emit_request(provider, children=2)
+        with provider.get_tracer("t").start_as_current_span("evented") as span:
+            span.add_event("retry", {"attempt": 2, "codes": (500, 503)})
+
+    traces, spans = to_rows(compact(finished_spans(request)))
+    [trace] = [TraceRecord.model_validate(decoded(t, "attributes", "prompts")) for t in traces]
+    assert trace.status is TraceStatus.OK and trace.model_version == 2 and trace.endpoint == "/v1/responses"
+    assert trace.attributes["service.name"]  # resource attributes join the trace row
+    assert a.ENDPOINT not in trace.attributes  # promoted to a column, not stored twice
+    records = [SpanRecord.model_validate(decoded(s, "attributes", "events")) for s in spans]
+    evented = next(r for r in records if r.name == "evented")
+    assert evented.events[0].attributes == {"attempt": 2, "codes": [500, 503]}
+    child = next(r for r in records if r.name == "child 0")
+    assert child.span_type == "TOOL" and child.attributes["tags"] == ["x", "y"]
+
+
+def decoded(row: Row, *json_columns: str) -> Row:
+    return {k: json.loads(v) if k in json_columns else v for k, v in row.items()}

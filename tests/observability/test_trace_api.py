@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from registry.store import SqlStore
 from runtime.agents import ResponsesAgent, ResponsesAgentRequest, ResponsesAgentResponse
@@ -126,13 +127,14 @@ def test_failed_requests_are_stored_as_errors(traced: Any) -> None:
 def test_store_down_requests_still_succeed_and_drops_are_counted(
     traced: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """In-thread writer: the store's write raises."""
     from registry.errors import StoreUnavailable
 
     def down(self: SqlStore, *args: Any, **kwargs: Any) -> None:
         raise StoreUnavailable("log traces: store unavailable (disk I/O error)")
 
-    app = traced(loaded(AsyncEcho(), "echo"))
-    monkeypatch.setattr(SqlStore, "log_traces", down)
+    app = traced(loaded(AsyncEcho(), "echo"), trace_writer="thread")
+    monkeypatch.setattr(SqlStore, "log_trace_rows", down)
     for stream in (False, True, False):
         r = app.client.post("/v1/responses", json={"input": "still works", "stream": stream})
         assert r.status_code == 200
@@ -140,6 +142,24 @@ def test_store_down_requests_still_succeed_and_drops_are_counted(
     metrics = app.client.get("/metrics").text
     assert 'runtime_trace_spans_dropped_total{reason="store_error"} 3' in metrics
     assert "runtime_trace_spans_exported_total 0" in metrics
+
+
+def test_store_failing_in_the_writer_process_is_counted_in_this_process(traced: Any) -> None:
+    """Writer process: the store breaks under it (its span table is gone); the drops reach /metrics here."""
+    app = traced(loaded(AsyncEcho(), "echo"))
+    assert app.client.post("/v1/responses", json={"input": "before"}).status_code == 200
+    app.flush()
+    with SqlStore(app.observability.store.url) as store, store._db.write("break the store") as conn:
+        conn.execute(text("DROP TABLE spans"))
+    for stream in (False, True, False):
+        r = app.client.post("/v1/responses", json={"input": "still works", "stream": stream})
+        assert r.status_code == 200
+    app.flush()
+    metrics = app.client.get("/metrics").text
+    assert 'runtime_trace_spans_dropped_total{reason="store_error"} 3' in metrics
+    assert "runtime_trace_spans_exported_total 1" in metrics
+    assert app.observability.exporter is not None
+    assert app.observability.exporter.stats()[2] == 0
 
 
 def test_tracing_off_stores_nothing_but_still_serves(traced: Any) -> None:

@@ -1,0 +1,245 @@
+"""``ProcessWriter``: the server's side of its trace writer process (:mod:`~.writer_process`).
+
+Every method runs in the store exporter's worker thread, which owns the socket, so nothing here is locked;
+``pending`` is also read at scrape time (one int read). The writer is spawned with ``subprocess`` rather
+than ``multiprocessing``: a spawned ``multiprocessing`` child re-imports the server's ``__main__`` (the
+whole CLI and app), where ``python -m runtime.observability.writer_process`` imports the store and nothing
+else. The child gets the server's ``sys.path`` and its end of a socket pair; the store URL (which may hold
+a password) travels over the socket, not on the command line.
+
+Start-up: the writer takes most of a second to import the store. Until it says it is ready, batches go to
+``fallback`` (the exporter thread writes them), so its start neither blocks the exporter nor fills its
+queue; and a server that stops before its writer is ready does not wait for it (nothing was sent to it).
+
+Flow control: at most ``max_in_flight`` batches are sent and not yet acknowledged. Past that, ``write``
+waits for an acknowledgement, the exporter's queue fills, and spans are dropped and counted as
+``queue_full`` there, exactly as when an in-thread write is slow. The spans sent and not acknowledged count
+in the exporter's queue depth.
+
+Degrading, never breaking: if the writer cannot start, or dies, the spans it had not acknowledged are
+counted as ``store_error``, a warning is logged, and every later batch goes to ``fallback`` (the exporter
+thread writes it), for the rest of the server's life.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from runtime.observability.writer_sink import Outcome
+from runtime.observability.writer_wire import ACK, BATCH, BYE, CLOSE, HELLO, READY, receive, send
+
+if TYPE_CHECKING:
+    from runtime.observability.records import SpanBatch
+    from runtime.observability.store_export import BatchWriter
+
+__all__ = ["ProcessWriter"]
+
+log = logging.getLogger("runtime.observability.export")
+
+_MODULE = "runtime.observability.writer_process"
+_POLL = 1.0  # seconds between liveness checks of the writer while waiting for it
+
+
+class WriterLost(Exception):
+    """The writer process is gone, or answered something unexpected."""
+
+
+class _NotReady(Exception):
+    """The writer has not said it is ready: the batch goes to the fallback."""
+
+
+class ProcessWriter:
+    def __init__(
+        self,
+        store_url: str,
+        report: Callable[[Outcome], None],
+        fallback: BatchWriter,
+        *,
+        retry_after: float = 1.0,
+        max_in_flight: int = 2,
+    ) -> None:
+        self._url = store_url
+        self._report = report
+        self._fallback = fallback
+        self._retry_after = retry_after
+        self._max_in_flight = max(1, max_in_flight)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._in_flight: dict[int, int] = {}  # batch seq -> spans, in sending order
+        self._pending = 0
+        self._seq = 0
+        self._ready = False
+        self._degraded = False
+
+    @property
+    def degraded(self) -> bool:
+        """True once batches go to the fallback (the writer could not start, or died)."""
+        return self._degraded
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> None:
+        """Spawn the writer if it is not running; returns without waiting for it to be ready."""
+        if self._proc is not None or self._degraded:
+            return
+        try:
+            ours, theirs = socket.socketpair()
+        except OSError as exc:
+            self._degrade("could not start the trace writer process (%s)", exc)
+            return
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-P", "-m", _MODULE, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                env=_child_environ(),
+                stdin=subprocess.DEVNULL,
+            )
+            self._sock = ours
+            send(ours, (HELLO, self._url, self._retry_after))
+        except Exception as exc:  # no executable, no fds, no memory: trace in-thread rather than not at all
+            ours.close()
+            self._degrade("could not start the trace writer process (%s)", exc)
+        finally:
+            theirs.close()
+
+    def write(self, batch: SpanBatch, count: int) -> None:
+        sent = False
+        if self._sock is not None:
+            try:
+                while not self._ready and self._receive(0.0):
+                    pass
+                if not self._ready:
+                    raise _NotReady
+                while len(self._in_flight) >= self._max_in_flight:
+                    self._receive(_POLL)
+                self._seq += 1
+                send(self._sock, (BATCH, self._seq, batch, count))
+                self._in_flight[self._seq] = count
+                self._pending += count
+                sent = True
+                while self._in_flight and self._receive(0.0):
+                    pass
+            except _NotReady:
+                pass
+            except (OSError, WriterLost, ValueError) as exc:
+                self._degrade("the trace writer process failed (%s)", exc)
+        if not sent:  # once sent, a batch is the writer's: written, or counted lost if the writer died
+            self._fallback.write(batch, count)
+
+    def wait(self, timeout: float) -> bool:
+        """Block until every batch sent is acknowledged; False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._receive(min(left, _POLL))
+        except (OSError, WriterLost, ValueError) as exc:
+            self._degrade("the trace writer process failed (%s)", exc)
+        return self._fallback.wait(max(0.0, deadline - time.monotonic()))
+
+    def pending(self) -> int:
+        return self._pending + self._fallback.pending()
+
+    def close(self, timeout: float) -> None:
+        """Let the writer finish everything sent, then exit; kill it if it takes longer than ``timeout``."""
+        deadline = time.monotonic() + timeout
+        sock, proc = self._sock, self._proc
+        if sock is not None and proc is not None and not self._ready:
+            sock.close()  # it has nothing of ours: it exits at end of file, once it has started
+            threading.Thread(target=proc.wait, name="runtime-trace-writer-reaper", daemon=True).start()
+            self._sock = self._proc = None
+        elif sock is not None and proc is not None:
+            try:
+                send(sock, (CLOSE,))
+                while not self._receive(max(0.0, deadline - time.monotonic()), until_bye=True):
+                    if time.monotonic() >= deadline:
+                        raise WriterLost(f"no answer within {timeout:.0f} s")
+            except (OSError, WriterLost, ValueError) as exc:
+                self._degrade("the trace writer process did not finish (%s)", exc)
+            else:
+                self._stop_process(max(0.1, deadline - time.monotonic()))
+                sock.close()
+                self._sock = self._proc = None
+        self._fallback.close(max(0.0, deadline - time.monotonic()))
+
+    # -- internals -----------------------------------------------------------------------------------------
+
+    def _receive(self, timeout: float, *, until_bye: bool = False) -> bool:
+        """Handle one message if one arrives within ``timeout``; True if one did (or, ``until_bye``, BYE)."""
+        sock, proc = self._sock, self._proc
+        assert sock is not None and proc is not None
+        ready, _, _ = select.select([sock], [], [], timeout)
+        if not ready:
+            if proc.poll() is not None:
+                raise WriterLost(f"it exited with status {proc.returncode}")
+            return False
+        message = receive(sock)
+        if message is None:
+            raise WriterLost("it closed its socket")
+        if message[0] == ACK:
+            self._acknowledged(message)
+            return not until_bye
+        if message[0] == READY:
+            self._ready = True
+            return not until_bye
+        if message[0] == BYE:
+            return True
+        raise WriterLost(f"unexpected message {message[0]!r}")
+
+    def _acknowledged(self, message: tuple[object, ...]) -> None:
+        _, seq, exported, store_errors, invalid, seconds = message
+        count = self._in_flight.pop(seq, 0)  # type: ignore[call-overload] # our own seq back
+        self._pending -= count
+        self._report(
+            Outcome(
+                int(exported),  # type: ignore[call-overload] # the writer sends ints
+                int(store_errors),  # type: ignore[call-overload]
+                int(invalid),  # type: ignore[call-overload]
+                float(seconds) if seconds is not None else None,  # type: ignore[arg-type]
+            )
+        )
+
+    def _degrade(self, message: str, exc: BaseException) -> None:
+        """Count what the writer had not acknowledged as lost, stop it, and write in-thread from now on."""
+        lost = sum(self._in_flight.values())
+        self._in_flight.clear()
+        self._pending = 0
+        if lost:
+            self._report(Outcome(0, lost, 0, None))
+        log.warning(message + "; writing traces in the server process from now on", exc)
+        self._degraded = True
+        if self._proc is not None:
+            self._stop_process(0.0)
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._proc = None
+        self._ready = False
+
+    def _stop_process(self, timeout: float) -> None:
+        proc = self._proc
+        assert proc is not None
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _child_environ() -> dict[str, str]:
+    """The server's environment, with its ``sys.path`` as ``PYTHONPATH``: the writer imports what it can."""
+    environ = dict(os.environ)
+    environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return environ
