@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import Select, Text, and_, bindparam, cast, func, or_, select
+from sqlalchemy import Connection, Select, Table, Text, and_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -124,6 +124,48 @@ def _with_json_text(stmt: Insert, names: Sequence[str], postgres: bool) -> Inser
     return stmt.values(values)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """An insert compiled once per dialect; ``positions`` orders a row's values for positional drivers."""
+
+    sql: str
+    positions: tuple[str, ...] | None
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """One ``executemany`` on the driver: no per-row bind processing (the rows hold driver values)."""
+        order = self.positions
+        params = [tuple(row[name] for name in order) for row in rows] if order is not None else list(rows)
+        conn.exec_driver_sql(self.sql, params)  # a list of rows: executemany
+
+
+_PREPARED: dict[tuple[str, str, str], _Prepared] = {}
+
+
+def _prepared(db: Database, table: Table) -> _Prepared:
+    """The bulk insert of ``table`` for ``db``'s dialect: an upsert of traces, insert-or-ignore of spans.
+
+    Compiled with SQLAlchemy (so quoting, casts and ``ON CONFLICT`` stay its business) and executed as
+    plain SQL: per row, SQLAlchemy's executemany spends more time building parameters than the driver
+    spends inserting.
+    """
+    dialect = db.engine.dialect
+    key = (dialect.name, str(dialect.driver), table.name)
+    found = _PREPARED.get(key)
+    if found is None:
+        if table is traces:
+            stmt = _with_json_text(
+                db.upsert(traces, ["trace_id"], _TRACE_UPDATES), TRACE_JSON_COLUMNS, db.is_postgres
+            )
+        else:
+            stmt = _with_json_text(
+                db.insert_ignore(spans, ["trace_id", "span_id"]), SPAN_JSON_COLUMNS, db.is_postgres
+            )
+        compiled = stmt.compile(dialect=dialect, column_keys=[c.name for c in table.columns])
+        positions = tuple(compiled.positiontup or ()) if compiled.positional else None
+        found = _PREPARED[key] = _Prepared(compiled.string, positions)
+    return found
+
+
 def _encode_token(row: TraceRecord) -> str:
     raw = json.dumps([row.start_time_ns, row.trace_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -165,14 +207,11 @@ class TracesRepo:
         if not trace_rows and not span_rows:
             return
         edge_rows = _prompt_edges(_prompts_of(trace_rows))
-        postgres = self._db.is_postgres
         with self._db.write("log traces") as conn:
             if trace_rows:
-                upsert = self._db.upsert(traces, ["trace_id"], _TRACE_UPDATES)
-                conn.execute(_with_json_text(upsert, TRACE_JSON_COLUMNS, postgres), trace_rows)
+                _prepared(self._db, traces).execute(conn, trace_rows)
             if span_rows:
-                insert = self._db.insert_ignore(spans, ["trace_id", "span_id"])
-                conn.execute(_with_json_text(insert, SPAN_JSON_COLUMNS, postgres), span_rows)
+                _prepared(self._db, spans).execute(conn, span_rows)
             if edge_rows:
                 keys = ["src_kind", "src_id", "dst_kind", "dst_id"]
                 conn.execute(self._db.insert_ignore(lineage_edges, keys), edge_rows)
