@@ -44,6 +44,7 @@ class BatchWriter(Protocol):
     """Where the worker thread hands compacted batches; every method is called from that thread only."""
 
     def start(self) -> None: ...
+    def poll(self) -> None: ...
     def write(self, batch: SpanBatch, count: int) -> None: ...
     def wait(self, timeout: float) -> bool: ...
     def pending(self) -> int: ...
@@ -58,6 +59,9 @@ class ThreadWriter:
         self._report = report
 
     def start(self) -> None:
+        return None
+
+    def poll(self) -> None:
         return None
 
     def write(self, batch: SpanBatch, count: int) -> None:
@@ -109,7 +113,9 @@ class StoreSpanProcessor(SpanProcessor):
         self._stopping = False
         fallback = ThreadWriter(sink, self._report)
         self._writer: BatchWriter = (
-            ProcessWriter(store_url, self._report, fallback) if store_url else fallback
+            ProcessWriter(store_url, self._report, fallback, startup_buffer=4 * self._max_queue)
+            if store_url
+            else fallback
         )
         self._worker = threading.Thread(target=self._run, name="runtime-store-exporter", daemon=True)
         self._worker.start()
@@ -168,6 +174,7 @@ class StoreSpanProcessor(SpanProcessor):
                 flushes, self._flushes = self._flushes, []
             if self._queue and not flushes and not self._stopping:
                 self._writer.start()  # serving: worth a process; a flush or shutdown alone is not
+            self._writer.poll()
             self._drain()
             if flushes:
                 self._drain()  # whatever was queued just before the flush was asked for

@@ -7,9 +7,11 @@ whole CLI and app), where ``python -m runtime.observability.writer_process`` imp
 else. The child gets the server's ``sys.path`` and its end of a socket pair; the store URL (which may hold
 a password) travels over the socket, not on the command line.
 
-Start-up: the writer takes most of a second to import the store. Until it says it is ready, batches go to
-``fallback`` (the exporter thread writes them), so its start neither blocks the exporter nor fills its
-queue; and a server that stops before its writer is ready does not wait for it (nothing was sent to it).
+Start-up: the writer takes most of a second to import the store. Until it says it is ready, batches (already
+compacted, so holding them costs memory, not GIL time) wait for it, up to ``startup_buffer`` spans; past
+that, or when a flush or shutdown comes first, ``fallback`` writes them in the exporter thread. So the start
+neither blocks the exporter nor makes it drop spans under load, and a server that stops before its writer
+is ready does not wait for it (nothing was sent to it).
 
 Flow control: at most ``max_in_flight`` batches are sent and not yet acknowledged. Past that, ``write``
 waits for an acknowledgement, the exporter's queue fills, and spans are dropped and counted as
@@ -23,6 +25,7 @@ thread writes it), for the rest of the server's life.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import select
@@ -66,6 +69,7 @@ class ProcessWriter:
         *,
         retry_after: float = 1.0,
         max_in_flight: int = 2,
+        startup_buffer: int = 8192,
     ) -> None:
         self._url = store_url
         self._report = report
@@ -75,6 +79,9 @@ class ProcessWriter:
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._in_flight: dict[int, int] = {}  # batch seq -> spans, in sending order
+        self._waiting: collections.deque[tuple[SpanBatch, int]] = collections.deque()
+        self._waiting_spans = 0
+        self._startup_buffer = startup_buffer
         self._pending = 0
         self._seq = 0
         self._ready = False
@@ -113,33 +120,47 @@ class ProcessWriter:
         finally:
             theirs.close()
 
+    def poll(self) -> None:
+        """Between batches: read what the writer said, and hand it the batches held while it started."""
+        if self._sock is None:
+            return
+        try:
+            while self._receive(0.0):
+                pass
+            if self._ready:
+                while self._waiting:
+                    self._send(*self._waiting[0])
+                    self._pop_waiting()
+        except (OSError, WriterLost, ValueError) as exc:
+            self._degrade("the trace writer process failed (%s)", exc)
+
     def write(self, batch: SpanBatch, count: int) -> None:
-        sent = False
-        if self._sock is not None:
-            try:
+        handed = False  # once sent, a batch is the writer's: written, or counted lost if the writer dies
+        try:
+            if self._sock is not None and not self._ready:
                 while not self._ready and self._receive(0.0):
                     pass
-                if not self._ready:
-                    raise _NotReady
-                while len(self._in_flight) >= self._max_in_flight:
-                    self._receive(_POLL)
-                self._seq += 1
-                send(self._sock, (BATCH, self._seq, batch, count))
-                self._in_flight[self._seq] = count
-                self._pending += count
-                sent = True
+            if self._sock is not None and self._ready:
+                while self._waiting:
+                    self._send(*self._waiting[0])
+                    self._pop_waiting()
+                self._send(batch, count)
+                handed = True
                 while self._in_flight and self._receive(0.0):
                     pass
-            except _NotReady:
-                pass
-            except (OSError, WriterLost, ValueError) as exc:
-                self._degrade("the trace writer process failed (%s)", exc)
-        if not sent:  # once sent, a batch is the writer's: written, or counted lost if the writer died
+            elif self._sock is not None and self._waiting_spans + count <= self._startup_buffer:
+                self._waiting.append((batch, count))  # the writer is starting: hold the batch for it
+                self._waiting_spans += count
+                return
+        except (OSError, WriterLost, ValueError) as exc:
+            self._degrade("the trace writer process failed (%s)", exc)
+        if not handed:
             self._fallback.write(batch, count)
 
     def wait(self, timeout: float) -> bool:
         """Block until every batch sent is acknowledged; False after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
+        self._release_waiting()  # a flush does not wait for the writer to start
         try:
             while self._in_flight:
                 left = deadline - time.monotonic()
@@ -151,12 +172,13 @@ class ProcessWriter:
         return self._fallback.wait(max(0.0, deadline - time.monotonic()))
 
     def pending(self) -> int:
-        return self._pending + self._fallback.pending()
+        return self._pending + self._waiting_spans + self._fallback.pending()
 
     def close(self, timeout: float) -> None:
         """Let the writer finish everything sent, then exit; kill it if it takes longer than ``timeout``."""
         deadline = time.monotonic() + timeout
         sock, proc = self._sock, self._proc
+        self._release_waiting()
         if sock is not None and proc is not None and not self._ready:
             sock.close()  # it has nothing of ours: it exits at end of file, once it has started
             threading.Thread(target=proc.wait, name="runtime-trace-writer-reaper", daemon=True).start()
@@ -176,6 +198,28 @@ class ProcessWriter:
         self._fallback.close(max(0.0, deadline - time.monotonic()))
 
     # -- internals -----------------------------------------------------------------------------------------
+
+    def _send(self, batch: SpanBatch, count: int) -> None:
+        """Hand one batch to the ready writer, first waiting for room among the batches in flight."""
+        assert self._sock is not None
+        while len(self._in_flight) >= self._max_in_flight:
+            self._receive(_POLL)
+        self._seq += 1
+        send(self._sock, (BATCH, self._seq, batch, count))
+        self._in_flight[self._seq] = count
+        self._pending += count
+
+    def _release_waiting(self) -> None:
+        """Write in this thread what was held for a writer that is not ready (or no longer running)."""
+        if self._ready:
+            return
+        while self._waiting:
+            self._fallback.write(*self._pop_waiting())
+
+    def _pop_waiting(self) -> tuple[SpanBatch, int]:
+        batch, count = self._waiting.popleft()
+        self._waiting_spans -= count
+        return batch, count
 
     def _receive(self, timeout: float, *, until_bye: bool = False) -> bool:
         """Handle one message if one arrives within ``timeout``; True if one did (or, ``until_bye``, BYE)."""
@@ -227,6 +271,7 @@ class ProcessWriter:
             self._sock.close()
         self._sock = self._proc = None
         self._ready = False
+        self._release_waiting()
 
     def _stop_process(self, timeout: float) -> None:
         proc = self._proc

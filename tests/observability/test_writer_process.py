@@ -93,20 +93,17 @@ def test_a_served_exporter_writes_through_its_process_once_it_is_ready(url: str)
 
     def serve_until_ready() -> bool:
         nonlocal emitted
-        emit_request(provider)  # scheduled exports: the first starts the writer; in-thread until it is ready
+        emit_request(provider)  # scheduled exports: the first starts the writer; batches wait for it
         emitted += 1
-        return process._ready
+        return process._ready and not process._waiting
 
     assert wait_until(serve_until_ready, timeout=30, interval=0.05)
-    assert processor.force_flush(10_000)
-    in_thread, exported = fallback.batches, processor.stats()[0]
-    assert in_thread >= 1 and exported == 2 * emitted  # a root and a child each
     for _ in range(5):
         emit_request(provider, children=1)
     assert processor.force_flush(10_000)
-    assert fallback.batches == in_thread  # everything since went through the process
-    assert processor.stats() == (exported + 10, {"queue_full": 0, "store_error": 0, "invalid": 0}, 0)
-    assert len(writes) >= in_thread + 1 and all(w > 0 for w in writes)
+    assert fallback.batches == 0  # everything went through the process, what came before it was ready too
+    assert processor.stats() == (2 * emitted + 10, {"queue_full": 0, "store_error": 0, "invalid": 0}, 0)
+    assert len(writes) >= 2 and all(w > 0 for w in writes)
     pid = process.pid
     assert pid is not None
     emit_request(provider)
@@ -125,6 +122,23 @@ def test_a_flush_or_shutdown_alone_does_not_start_a_process(url: str) -> None:
     provider.shutdown()
     assert isinstance(processor._writer, ProcessWriter) and processor._writer.pid is None
     assert stored_traces(url) == 2
+
+
+def test_batches_wait_for_a_starting_writer_up_to_its_buffer(url: str) -> None:
+    """While the writer imports, batches are held (up to the buffer); a flush does not wait for it."""
+    outcomes: list[Outcome] = []
+    store = CountingStore(url)
+    process = ProcessWriter(url, outcomes.append, ThreadWriter(store, outcomes.append), startup_buffer=2)
+    process.start()
+    batch, count = request_batch(children=1)
+    process.write(batch, count)  # held: the writer is still importing
+    assert (store.batches, process.pending()) == (0, 2)
+    process.write(*request_batch(children=1))  # past the buffer: written here
+    assert (store.batches, process.pending()) == (1, 2)
+    assert process.wait(10)  # the flush writes the held batch here too
+    assert (store.batches, process.pending()) == (2, 0)
+    process.close(10)
+    assert [o.exported for o in outcomes] == [2, 2] and stored_traces(url) == 2
 
 
 def test_store_errors_and_invalid_batches_are_counted_by_the_writer(
@@ -225,12 +239,25 @@ def test_the_writer_writes_what_it_got_and_exits_when_its_server_dies(url: str) 
     assert stored_traces(url) == 1
 
 
+def opened(pid: str, path: Path) -> bool:
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:  # closed since it was listed
+            continue
+    return False
+
+
 def writer_of(server: ServeProcess, db: Path) -> int | None:
     """The server's writer process, once it has the store open (it says ready right after)."""
     for task in Path(f"/proc/{server.proc.pid}/task").iterdir():
         for child in (task / "children").read_text().split():
-            fds = Path(f"/proc/{child}/fd")
-            if any(os.readlink(fd) == str(db) for fd in fds.iterdir()):
+            if opened(child, db):
                 return int(child)
     return None
 
