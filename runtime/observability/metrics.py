@@ -2,7 +2,7 @@
 
 ``RuntimeMetrics.series(...)`` returns a :class:`RequestSeries`: every child a request updates, resolved
 once per (model, endpoint, variant) and then cached by the telemetry, so recording a request is a handful
-of attribute loads and locked increments, never a label lookup.
+of attribute loads and lock-free increments (one writer: the event loop), never a label lookup.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class RequestSeries:
 
     def record(self, call: Call, latency: float, ttft: float | None, tpot: float | None) -> None:
         """Count one finished call (the in-flight gauge is the caller's: it went up in ``begin``)."""
-        self.requests(call.status).inc()
+        requests = self._requests.get(call.status)
+        (requests or self.requests(call.status)).inc()
         self.duration.observe(latency)
         if ttft is not None and call.stream:
             self.ttft.observe(ttft)

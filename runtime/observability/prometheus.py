@@ -2,9 +2,16 @@
 
 Why not ``prometheus_client``: its ``labels()`` lookup, per-sample locking and multiprocess machinery cost
 more per request than the whole rest of our telemetry, and the runtime needs four metric kinds and one
-format. Here the request path pays for one cached child lookup (callers keep the child) and one uncontended
-lock per update; everything else (cumulative buckets, escaping, formatting) happens at scrape time.
+format. Here the request path pays for one cached child lookup (callers keep the child) and a few plain
+attribute updates; everything else (cumulative buckets, escaping, formatting) happens at scrape time.
 Label strings are escaped once, when a child is created.
+
+Updates take no lock. The contract: each child has one writing thread at a time (the request series are
+written by the event loop that serves the requests, the store write histogram by the exporter thread), so
+no increment is lost; readers (the scrape) copy values with single GIL-atomic reads, so a histogram read
+while it is being updated may show the new observation in its buckets and not yet in its sum, never a
+torn number. A lock per update cost more than the update itself, on every request. Creating a child
+(``labels``) is locked: two threads may ask for the same one.
 """
 
 from __future__ import annotations
@@ -55,11 +62,10 @@ def _braced(text: str) -> str:
 
 
 class _Child:
-    __slots__ = ("_lock", "labels")
+    __slots__ = ("labels",)
 
     def __init__(self, labels: str) -> None:
         self.labels = labels
-        self._lock = threading.Lock()
 
 
 class CounterChild(_Child):
@@ -70,16 +76,14 @@ class CounterChild(_Child):
         self.value = 0.0
 
     def inc(self, amount: float = 1.0) -> None:
-        with self._lock:
-            self.value += amount
+        self.value += amount
 
 
 class GaugeChild(CounterChild):
     __slots__ = ()
 
     def dec(self, amount: float = 1.0) -> None:
-        with self._lock:
-            self.value -= amount
+        self.value -= amount
 
     def set(self, value: float) -> None:
         self.value = value
@@ -95,14 +99,11 @@ class HistogramChild(_Child):
         self._sum = 0.0
 
     def observe(self, value: float) -> None:
-        index = bisect_left(self._bounds, value)  # first bound >= value: Prometheus buckets are "le"
-        with self._lock:
-            self._counts[index] += 1
-            self._sum += value
+        self._counts[bisect_left(self._bounds, value)] += 1  # first bound >= value: buckets are "le"
+        self._sum += value
 
     def snapshot(self) -> tuple[list[int], float]:
-        with self._lock:
-            return list(self._counts), self._sum
+        return self._counts.copy(), self._sum
 
 
 C = TypeVar("C", bound=_Child)

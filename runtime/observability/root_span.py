@@ -34,6 +34,9 @@ __all__ = ["RootSpan", "root_context"]
 _SCALARS = (str, bool, int, float)
 _FLAGS_SAMPLED = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _FLAGS_UNSAMPLED = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+_UNSET = Status(StatusCode.UNSET)  # Status is immutable: one instance serves every span
+_NO_EVENTS: tuple[Event, ...] = ()
+_NO_LINKS: tuple[Link, ...] = ()
 
 
 def root_context(trace_id: int, sampled: bool) -> SpanContext:
@@ -58,16 +61,17 @@ def _clean(value: Any) -> Any:
 
 
 class RootSpan(Span):
-    __slots__ = ("_context", "_ended", "attributes", "events", "kind", "name", "start_ns", "status")
+    __slots__ = ("_context", "_ended", "attributes", "events", "name", "start_ns", "status")
+
+    kind = SpanKind.SERVER
 
     def __init__(self, name: str, context: SpanContext, attributes: dict[str, Any], start_ns: int) -> None:
         self.name = name
         self._context = context
         self.attributes = attributes
         self.start_ns = start_ns
-        self.kind = SpanKind.SERVER
-        self.events: list[Event] = []
-        self.status = Status(StatusCode.UNSET)
+        self.events: list[Event] | None = None  # most requests add none: no list until one is added
+        self.status = _UNSET
         self._ended = False
 
     # -- the OpenTelemetry API, for code running inside the request ------------------------------------------
@@ -90,6 +94,8 @@ class RootSpan(Span):
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         if not self._ended:
             cleaned = {k: c for k, v in (attributes or {}).items() if (c := _clean(v)) is not None}
+            if self.events is None:
+                self.events = []
             self.events.append(Event(name, cleaned, timestamp or time.time_ns()))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
@@ -134,8 +140,8 @@ class RootSpan(Span):
             parent=None,
             resource=resource,
             attributes=self.attributes,
-            events=tuple(self.events),
-            links=tuple[Link, ...](),
+            events=tuple(self.events) if self.events else _NO_EVENTS,
+            links=_NO_LINKS,
             kind=self.kind,
             status=self.status,
             start_time=self.start_ns,

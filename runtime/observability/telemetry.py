@@ -5,7 +5,11 @@ it (with a :class:`~runtime.observability.context.RequestTracing`) to the contex
 raises the in-flight gauge; ``end`` completes the span from the finished :class:`Call` and records the
 metrics. Both are on the request path, so they never raise, never do I/O, and keep per-request work small:
 the attributes that depend only on the model and endpoint, the span name and the metric children are built
-once per (model, endpoint, variant, stream) and reused.
+once per (model, endpoint, variant, stream) and reused. Everything else per request is what cannot be
+shared (the span's own attribute dict, its context, one handle), built in as few steps as the OpenTelemetry
+API allows: the request's context is one ``Context`` holding the span and the request, not two copies made
+by ``set_value``; the shape is found by the model's identity, not by hashing its dataclass; metric updates
+are lock-free (see :mod:`runtime.observability.prometheus`).
 
 When the agent reported no usage, ``end`` takes it from the spans inside the request (see
 :mod:`runtime.observability.usage`) and writes it back to the call, so the response's ``usage`` and the
@@ -14,7 +18,6 @@ trace agree; only when no span had any does the call stay marked estimated.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import time
@@ -27,7 +30,15 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Decision, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    NonRecordingSpan,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    set_span_in_context,
+)
 from opentelemetry.trace import Span as OtelSpan
 
 from runtime.observability import attributes as a
@@ -42,8 +53,10 @@ __all__ = ["PREVIEW_CHARS", "RequestTelemetry", "SpanPipeline"]
 log = logging.getLogger("runtime.observability")
 
 PREVIEW_CHARS = 1000
-_EMPTY = otel_context.Context()
 _MAX_SHAPES = 1024  # distinct (model, endpoint, variant, stream) kept; more means ids in labels: start over
+# The API's context key of the current span, read once through the API rather than from its private name.
+_SPAN_KEY = next(iter(set_span_in_context(INVALID_SPAN, otel_context.Context())))
+_STATUS_OK = Status(StatusCode.OK)
 
 
 def _preview(text: str | None) -> str | None:
@@ -55,10 +68,10 @@ def _preview(text: str | None) -> str | None:
 class _Shape:
     """What every request of one model, endpoint, variant and streaming mode shares."""
 
-    __slots__ = ("attributes", "name", "series")
+    __slots__ = ("attributes", "model", "name", "series")
 
     def __init__(self, call: Call, series: RequestSeries | None) -> None:
-        model = call.model
+        model = self.model = call.model
         attrs: dict[str, Any] = {
             a.OPERATION_NAME: a.OP_INVOKE_AGENT,
             a.AGENT_NAME: model.name,
@@ -129,12 +142,14 @@ class RequestTelemetry:
         self._shapes: dict[tuple[Any, ...], _Shape] = {}
 
     def _shape(self, call: Call) -> _Shape:
-        key = (call.model, call.endpoint, call.variant, call.stream)
+        model = call.model
+        # By identity: a served model's info is one object, and hashing the dataclass costs more than the
+        # rest of the lookup. The shape keeps its model alive, so the id cannot be reused while cached.
+        key = (id(model), call.endpoint, call.variant, call.stream)
         shape = self._shapes.get(key)
-        if shape is None:
+        if shape is None or shape.model is not model:
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
-            model = call.model
             series = (
                 self.metrics.series(model.name, model.version or "", call.endpoint, call.variant or "")
                 if self.metrics is not None
@@ -162,7 +177,7 @@ class RequestTelemetry:
     def _open_span(self, call: Call, shape: _Shape, handle: _Handle) -> None:
         spans = self.spans
         assert spans is not None
-        attrs = dict(shape.attributes)
+        attrs = shape.attributes.copy()
         attrs[a.REQUEST_ID] = call.request_id
         if call.session_id:
             attrs[a.CONVERSATION_ID] = call.session_id
@@ -184,10 +199,8 @@ class RequestTelemetry:
                 handle.usage = self.usage.watch(trace_id)
         else:
             current = NonRecordingSpan(root_context(trace_id, sampled=False))
-        request = RequestTracing(spans.tracer, self.capture_content, current)
-        ctx = otel_context.set_value(REQUEST_KEY, request, set_span_in_context(current, _EMPTY))
-        handle.request = request
-        handle.token = otel_context.attach(ctx)
+        request = handle.request = RequestTracing(spans.tracer, self.capture_content, current)
+        handle.token = otel_context.attach(otel_context.Context({_SPAN_KEY: current, REQUEST_KEY: request}))
 
     def end(self, call: Call, handle: object) -> None:
         if not isinstance(handle, _Handle):
@@ -250,7 +263,7 @@ class RequestTelemetry:
                 attrs[a.ERROR_MESSAGE] = message
             span.status = Status(StatusCode.ERROR, message)
         elif call.status == CallStatus.OK:
-            span.status = Status(StatusCode.OK)
+            span.status = _STATUS_OK
         finished = span.finish(call.started_ns + int(latency * 1e9), spans.resource, spans.scope)
         spans.processor.on_end(finished)
 
@@ -287,5 +300,7 @@ def _detach(token: Token[otel_context.Context] | None) -> None:
     to undo, and OpenTelemetry's own ``detach`` would log an error for it."""
     if token is None:
         return
-    with contextlib.suppress(ValueError, RuntimeError):
+    try:
         token.var.reset(token)
+    except (ValueError, RuntimeError):
+        return
