@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -235,3 +238,78 @@ def test_the_builtin_llm_agent_records_llm_spans_with_real_usage(
     root_attrs = root.attributes or {}
     assert (root_attrs["gen_ai.usage.input_tokens"], root_attrs["gen_ai.usage.output_tokens"]) == (11, 7)
     assert root_attrs["runtime.usage.estimated"] is False
+
+
+LAZY_AGENT = """
+from runtime.agents import ResponsesAgent, ResponsesAgentResponse, set_agent
+
+
+class Lazy(ResponsesAgent):
+    name = "lazy"
+
+    def predict(self, request):
+        from openai import OpenAI  # first imported here, long after the app started
+
+        with OpenAI(base_url=BASE_URL, api_key="k") as client:
+            reply = client.responses.create(model="gpt-test", input="hi")
+        return ResponsesAgentResponse(output=[self.create_text_output_item(reply.output_text, "m1")])
+
+
+set_agent(Lazy())
+"""
+
+SERVE_LAZILY = """
+import sys
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from runtime.app import create_app
+from tests.observability.conftest import capture_spans, settings_for
+
+folder = Path(sys.argv[1])
+app = create_app(settings_for(folder, model=str(folder / "lazy_agent.py")))
+spans = capture_spans(app)
+with TestClient(app) as client:
+    assert "openai" not in sys.modules, "starting the app imported the openai SDK"
+    assert client.post("/v1/responses", json={"input": "hi"}).status_code == 200
+for span in spans.get_finished_spans():
+    print(span.name, dict(span.attributes or {}).get("gen_ai.usage.input_tokens"))
+"""
+
+
+def test_an_sdk_imported_after_the_app_started_is_traced_and_never_imported_by_the_runtime(
+    llm: FakeLLM, tmp_path: Path
+) -> None:
+    """Serving must not import openai (it costs more than the rest of a cold start); the agent's import
+    of it is patched on the spot."""
+    (tmp_path / "lazy_agent.py").write_text(f"BASE_URL = {llm.base_url!r}\n" + LAZY_AGENT)
+    run = subprocess.run(
+        [sys.executable, "-c", SERVE_LAZILY, str(tmp_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert run.returncode == 0, run.stderr
+    spans = dict(line.rsplit(" ", 1) for line in run.stdout.splitlines())
+    assert spans["chat gpt-test"] == "11"  # the LLM span, with the usage the SDK saw
+    assert "invoke_agent lazy" in spans
+
+
+def test_the_import_hook_goes_with_the_last_user() -> None:
+    code = (
+        "import sys\n"
+        "from runtime.observability.autotrace import instrument_openai, uninstrument_openai\n"
+        "assert instrument_openai() and 'openai' not in sys.modules\n"
+        "hooks = len(sys.meta_path)\n"
+        "uninstrument_openai()\n"
+        "assert len(sys.meta_path) == hooks - 1\n"
+        "from openai.resources.responses import Responses\n"
+        "assert not hasattr(Responses.create, '__runtime_autotrace_original__')\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr

@@ -2,9 +2,13 @@
 
 The composition root calls :func:`instrument_openai` at app start (and :func:`uninstrument_openai` at
 shutdown); both are idempotent and reference-counted, so two apps in one process share one patch and the
-original methods come back when the last app goes. The patched methods cost one context lookup outside a
-served request and change nothing there: only calls made by an agent while it serves a request get a span
-(on that app's tracer, under the request's trace), which is what "on by default in served agents" means.
+original methods come back when the last app goes. Patching never imports the SDK: importing ``openai``
+takes longer than the rest of a server's start, and most agents never use it. The modules already imported
+are patched at once; for the others an import hook (a ``sys.meta_path`` finder) patches each right after
+the agent's code imports it, before anything can call it. The patched methods cost one context lookup
+outside a served request and change nothing there: only calls made by an agent while it serves a request
+get a span (on that app's tracer, under the request's trace), which is what "on by default in served
+agents" means.
 
 Streams keep their type (agents may ``isinstance``-check them or use them as context managers): the wrapper
 swaps the stream's internal iterator for one that watches the chunks, and wraps ``close``, so the span ends
@@ -15,10 +19,14 @@ span ends at once, marked incomplete, rather than breaking the agent.
 from __future__ import annotations
 
 import functools
-import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import logging
+import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from types import ModuleType
 from typing import Any
 
 from runtime.observability.autotrace.llm_call import LLMCall
@@ -151,21 +159,85 @@ def _closing_async(close: Callable[[], Any], call: LLMCall) -> Callable[[], Any]
     return wrapped
 
 
+def _patch(module: ModuleType) -> None:
+    """Patch the targets of ``module`` (the caller holds ``_lock`` and has a user)."""
+    for module_name, class_name, api, is_async in _TARGETS:
+        if module_name != module.__name__:
+            continue
+        cls = getattr(module, class_name, None)
+        current = getattr(cls, "create", None)
+        if cls is None or current is None:
+            log.debug("openai %s.%s not found: not traced", module_name, class_name)
+            continue
+        if hasattr(current, _MARK):  # patched already (another copy of this module)
+            continue
+        _patched.append((cls, current))
+        cls.create = (_async_create if is_async else _sync_create)(current, api)
+
+
+def _patch_imported(module: ModuleType) -> None:
+    with _lock:
+        if _users > 0:
+            _patch(module)
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    """The module's own loader, patching the module once it has run; everything else is the loader's."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader  # nothing of the hook stays on the module
+        module.__loader__ = self._loader
+        _patch_imported(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Finds the target modules through the other finders and wraps their loaders."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in _MODULES:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec: importlib.machinery.ModuleSpec | None = find(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _PatchingLoader(spec.loader)
+                return spec
+        return None
+
+
+_MODULES = frozenset(module for module, *_ in _TARGETS)
+_HOOK = _PatchOnImport()
+
+
 def instrument_openai() -> bool:
-    """Patch the SDK (once per process, counted); False when the ``openai`` package is not installed."""
+    """Patch the SDK now or when it is imported (counted); False when ``openai`` is not installed."""
     global _users
     with _lock:
         if _users == 0:
-            try:
-                targets = [(getattr(importlib.import_module(m), c), api, a) for m, c, api, a in _TARGETS]
-            except (ImportError, AttributeError):
+            if "openai" not in sys.modules and importlib.util.find_spec("openai") is None:
                 return False
-            for cls, api, is_async in targets:
-                current = cls.create
-                if hasattr(current, _MARK):  # patched already (another copy of this module)
-                    continue
-                _patched.append((cls, current))
-                cls.create = (_async_create if is_async else _sync_create)(current, api)
+            for name in _MODULES:
+                module = sys.modules.get(name)
+                if module is not None:
+                    _patch(module)
+            if any(name not in sys.modules for name in _MODULES) and _HOOK not in sys.meta_path:
+                sys.meta_path.insert(0, _HOOK)
         _users += 1
         return True
 
@@ -178,6 +250,8 @@ def uninstrument_openai() -> None:
             return
         _users -= 1
         if _users == 0:
+            if _HOOK in sys.meta_path:
+                sys.meta_path.remove(_HOOK)
             while _patched:
                 cls, original = _patched.pop()
                 cls.create = original
