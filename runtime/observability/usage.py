@@ -9,8 +9,6 @@ Only traces that a request is watching cost more than one dict lookup per span.
 
 from __future__ import annotations
 
-import threading
-
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -20,26 +18,29 @@ __all__ = ["TraceUsage", "UsageCollector"]
 
 
 class TraceUsage:
-    """The finished spans of one trace: their parents and, for those with usage, their tokens."""
+    """The finished spans of one trace: their parents and, for those with usage, their tokens.
 
-    __slots__ = ("_lock", "_parents", "_tokens")
+    No lock: one is made per request, and spans may end on several threads, but every update is one
+    dict assignment and every read one dict copy, each atomic under the GIL. A span that ends while the
+    totals are read may be counted in one dict and not yet the other; the request has finished by then,
+    so it would not have counted anyway.
+    """
+
+    __slots__ = ("_parents", "_tokens")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._parents: dict[int, int] = {}
         self._tokens: dict[int, tuple[int, int]] = {}
 
     def add(self, span_id: int, parent_id: int, tokens: tuple[int, int] | None) -> None:
-        with self._lock:
-            self._parents[span_id] = parent_id
-            if tokens is not None:
-                self._tokens[span_id] = tokens
+        self._parents[span_id] = parent_id
+        if tokens is not None:
+            self._tokens[span_id] = tokens
 
     def totals(self) -> tuple[int, int] | None:
         """(input, output) summed over the outermost spans with usage; None when no span had any."""
-        with self._lock:
-            parents = dict(self._parents)
-            tokens = dict(self._tokens)
+        parents = self._parents.copy()
+        tokens = self._tokens.copy()
         if not tokens:
             return None
         total_in = total_out = 0
