@@ -56,10 +56,6 @@ class WriterLost(Exception):
     """The writer process is gone, or answered something unexpected."""
 
 
-class _NotReady(Exception):
-    """The writer has not said it is ready: the batch goes to the fallback."""
-
-
 class ProcessWriter:
     def __init__(
         self,

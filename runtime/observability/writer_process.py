@@ -13,13 +13,17 @@ The contract with its server:
   of file on its socket (the server exited or crashed: what was received is written, then it exits), or
   when its parent changed (someone else, say a forked grandchild, holds the socket open);
 - it ignores SIGINT and SIGTERM: a terminal's Ctrl-C or a process-group SIGTERM reaches it together with its
-  server, which still has to hand over its last batches; it ends when the server is done with it.
+  server, which still has to hand over its last batches; it ends when the server is done with it;
+- it runs at a lower CPU priority (nice +10): when the cores are all busy, requests go first (DESIGN:
+  observability never slows a request) and the writer takes what they leave; if that is too little, the
+  server's bounded queue fills and drops are counted there, as with a slow store.
 
 Only this module's :func:`main` runs in the writer; it imports the store, not the server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -38,6 +42,7 @@ __all__ = ["main"]
 log = logging.getLogger("runtime.observability.writer")
 
 _PARENT_CHECK = 1.0  # seconds between checks that the server is still our parent, while idle
+_NICE = 10
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):  # not allowed (some sandboxes): run at the server's priority
+        os.nice(_NICE)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s [trace writer] %(name)s: %(message)s"
     )

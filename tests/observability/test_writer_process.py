@@ -162,6 +162,13 @@ def test_store_errors_and_invalid_batches_are_counted_by_the_writer(
     assert outcomes[-1] == Outcome(0, 2, 0, None)
 
 
+def test_the_writer_yields_the_cpu_to_its_server(writer: tuple[ProcessWriter, list[Outcome]]) -> None:
+    process, _ = writer
+    assert process.pid is not None
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, ours + 10)
+
+
 def test_the_writer_ignores_sigterm_and_finishes_what_it_was_sent(
     url: str, writer: tuple[ProcessWriter, list[Outcome]]
 ) -> None:
