@@ -113,7 +113,13 @@ class StoreSpanProcessor(SpanProcessor):
         self._stopping = False
         fallback = ThreadWriter(sink, self._report)
         self._writer: BatchWriter = (
-            ProcessWriter(store_url, self._report, fallback, startup_buffer=4 * self._max_queue)
+            ProcessWriter(
+                store_url,
+                self._report,
+                fallback,
+                window=4 * self._max_queue,
+                startup_buffer=4 * self._max_queue,
+            )
             if store_url
             else fallback
         )

@@ -13,10 +13,12 @@ that, or when a flush or shutdown comes first, ``fallback`` writes them in the e
 neither blocks the exporter nor makes it drop spans under load, and a server that stops before its writer
 is ready does not wait for it (nothing was sent to it).
 
-Flow control: at most ``max_in_flight`` batches are sent and not yet acknowledged. Past that, ``write``
-waits for an acknowledgement, the exporter's queue fills, and spans are dropped and counted as
+Flow control: at most ``window`` spans are sent and not yet acknowledged (at least one batch). Past that,
+``write`` waits for an acknowledgement, the exporter's queue fills, and spans are dropped and counted as
 ``queue_full`` there, exactly as when an in-thread write is slow. The spans sent and not acknowledged count
-in the exporter's queue depth.
+in the exporter's queue depth. The window is as large as the start-up buffer, so what was held while the
+writer started is handed over at once, and a writer that briefly lags (a WAL checkpoint) does not make
+the exporter wait, which under a busy event loop costs it a GIL switch interval each time.
 
 Degrading, never breaking: if the writer cannot start, or dies, the spans it had not acknowledged are
 counted as ``store_error``, a warning is logged, and every later batch goes to ``fallback`` (the exporter
@@ -26,6 +28,7 @@ thread writes it), for the rest of the server's life.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import select
@@ -50,6 +53,9 @@ log = logging.getLogger("runtime.observability.export")
 
 _MODULE = "runtime.observability.writer_process"
 _POLL = 1.0  # seconds between liveness checks of the writer while waiting for it
+# Room for the batches in flight, so handing one over is one write: each time the exporter thread blocks, it
+# waits for the GIL again to go on, up to a switch interval (5 ms) while the event loop is busy.
+_SEND_BUFFER = 4 << 20
 
 
 class WriterLost(Exception):
@@ -64,14 +70,14 @@ class ProcessWriter:
         fallback: BatchWriter,
         *,
         retry_after: float = 1.0,
-        max_in_flight: int = 2,
+        window: int = 8192,
         startup_buffer: int = 8192,
     ) -> None:
         self._url = store_url
         self._report = report
         self._fallback = fallback
         self._retry_after = retry_after
-        self._max_in_flight = max(1, max_in_flight)
+        self._window = window
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._in_flight: dict[int, int] = {}  # batch seq -> spans, in sending order
@@ -101,6 +107,8 @@ class ProcessWriter:
         except OSError as exc:
             self._degrade("could not start the trace writer process (%s)", exc)
             return
+        with contextlib.suppress(OSError):  # capped by net.core.wmem_max; smaller only costs time
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-P", "-m", _MODULE, str(theirs.fileno())],
@@ -198,7 +206,7 @@ class ProcessWriter:
     def _send(self, batch: SpanBatch, count: int) -> None:
         """Hand one batch to the ready writer, first waiting for room among the batches in flight."""
         assert self._sock is not None
-        while len(self._in_flight) >= self._max_in_flight:
+        while self._in_flight and self._pending + count > self._window:
             self._receive(_POLL)
         self._seq += 1
         send(self._sock, (BATCH, self._seq, batch, count))
