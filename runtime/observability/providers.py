@@ -12,6 +12,7 @@ resource detection), ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` (the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 from collections.abc import Mapping
@@ -53,6 +54,9 @@ class Observability:
         if self.pipeline is None:
             raise RuntimeError("tracing is off: there are no spans to process")
         self.pipeline.add_span_processor(processor)
+        telemetry = self.telemetry
+        if isinstance(telemetry, RequestTelemetry) and telemetry.spans is not None:
+            telemetry.spans = dataclasses.replace(telemetry.spans, roots=None)  # roots go to every processor
 
     def open_store(self) -> None:
         """Open the trace store ahead of the first batch (and of SIGTERM); if it is down, say so and go on.
@@ -178,6 +182,7 @@ def build_observability(settings: Settings, environ: Mapping[str, str]) -> Obser
         sampler=provider.sampler,
         resource=provider.resource,
         scope=InstrumentationScope("runtime", __version__),
+        roots=exporter if otlp is None else None,  # the exporter alone wants roots: hand them over plainly
     )
     telemetry = RequestTelemetry(
         spans=spans,

@@ -22,9 +22,19 @@ from registry.store.traces_repo import json_text
 from runtime.observability import attributes as a
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
 
-__all__ = ["CompactSpan", "SpanBatch", "TraceRows", "compact", "to_rows", "trace_id_hex"]
+__all__ = [
+    "STATUS_NAMES",
+    "CompactSpan",
+    "RootRecord",
+    "SpanBatch",
+    "TraceRows",
+    "compact",
+    "to_rows",
+    "trace_id_hex",
+]
 
 # (name, time ns, attributes)
 CompactEvent = tuple[str, int, Mapping[str, Any]]
@@ -33,12 +43,17 @@ CompactEvent = tuple[str, int, Mapping[str, Any]]
 CompactSpan = tuple[
     int, int, int | None, str, int, int | None, str, str | None, dict[str, Any], tuple[CompactEvent, ...], int
 ]
+# A request's root span as the telemetry hands it to the store exporter directly: a compact span whose last
+# item is the span's resource itself (``compact`` turns it into an index).
+RootRecord = tuple[
+    int, int, None, str, int, int, str, str | None, dict[str, Any], tuple[CompactEvent, ...], "Resource"
+]
 # (resource attributes, spans): resources are few (one per tracer provider), so each is sent once per batch.
 SpanBatch = tuple[list[dict[str, Any]], list[CompactSpan]]
 # (trace rows, span rows) for SqlStore.log_trace_rows
 TraceRows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
-_STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}  # opentelemetry.trace.StatusCode values
+STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}  # opentelemetry.trace.StatusCode values
 _RESOURCE_KEYS = (a.SERVICE_NAME, a.SERVICE_VERSION, a.HOST_NAME, a.RUNTIME_VERSION)
 # Root attributes that become trace columns; the trace row's ``attributes`` keep the rest (the root's span
 # row keeps them all), so the trace row does not carry, and encode, everything twice.
@@ -74,12 +89,24 @@ def trace_id_hex(trace_id: int) -> str:
 # -- exporter thread ----------------------------------------------------------------------------------------
 
 
-def compact(spans: Iterable[ReadableSpan]) -> SpanBatch:
-    """What the store needs of ``spans``, as plain values: no SDK object crosses to the writer."""
+def compact(spans: Iterable[ReadableSpan | RootRecord]) -> SpanBatch:
+    """What the store needs of ``spans``, as plain values: no SDK object crosses to the writer.
+
+    Root records are compact already; only their resource becomes an index.
+    """
     resources: list[dict[str, Any]] = []
     seen: dict[int, int] = {}
     out: list[CompactSpan] = []
     for span in spans:
+        if type(span) is tuple:
+            resource = span[10]
+            index = seen.get(id(resource))
+            if index is None:
+                index = seen[id(resource)] = len(resources)
+                resources.append(dict(resource.attributes))
+            out.append((*span[:10], index))  # the same ten items, then the index
+            continue
+        assert not isinstance(span, tuple)
         ctx = span.context
         parent = span.parent
         status = span.status
@@ -100,7 +127,7 @@ def compact(spans: Iterable[ReadableSpan]) -> SpanBatch:
                 span.name,
                 span.start_time or 0,
                 span.end_time,
-                _STATUS_NAMES.get(status.status_code.value, "UNSET"),
+                STATUS_NAMES.get(status.status_code.value, "UNSET"),
                 status.description,
                 dict(span.attributes or ()),  # one copy: SDK spans' attribute reads take a lock each
                 compact_events,

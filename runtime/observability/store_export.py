@@ -29,7 +29,7 @@ from typing import Protocol
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from runtime.observability.records import SpanBatch, compact
+from runtime.observability.records import RootRecord, SpanBatch, compact
 from runtime.observability.writer_client import ProcessWriter
 from runtime.observability.writer_sink import Outcome, TraceSink, write_batch
 
@@ -104,7 +104,7 @@ class StoreSpanProcessor(SpanProcessor):
         self._delay = max(0.001, schedule_delay)
         self._flush_timeout = flush_timeout
         self._on_write = on_write
-        self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self._queue: collections.deque[ReadableSpan | RootRecord] = collections.deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._flushes: list[_Flush] = []
@@ -139,7 +139,19 @@ class StoreSpanProcessor(SpanProcessor):
             self._drop("queue_full", 1)
             return
         queue.append(span)
-        if len(queue) >= self._max_batch:
+        if len(queue) == self._max_batch:  # once per batch: the worker drains the whole queue
+            self._wake.set()
+
+    def on_end_root(self, record: RootRecord) -> None:
+        """A request's root span as a plain record, when this exporter is the only one that wants roots."""
+        if self._stopping:
+            return
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self._drop("queue_full", 1)
+            return
+        queue.append(record)
+        if len(queue) == self._max_batch:
             self._wake.set()
 
     # -- observability of the exporter itself ---------------------------------------------------------------
@@ -196,12 +208,12 @@ class StoreSpanProcessor(SpanProcessor):
     def _drain(self) -> None:
         queue = self._queue
         while queue:
-            batch: list[ReadableSpan] = []
+            batch: list[ReadableSpan | RootRecord] = []
             while queue and len(batch) < self._max_batch:
                 batch.append(queue.popleft())
             self._export(batch)
 
-    def _export(self, batch: list[ReadableSpan]) -> None:
+    def _export(self, batch: list[ReadableSpan | RootRecord]) -> None:
         try:
             compacted = compact(batch)
         except Exception:

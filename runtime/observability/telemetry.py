@@ -23,7 +23,7 @@ import random
 import time
 from contextvars import Token
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.resources import Resource
@@ -44,6 +44,7 @@ from opentelemetry.trace import Span as OtelSpan
 from runtime.observability import attributes as a
 from runtime.observability.context import REQUEST_KEY, RequestTracing
 from runtime.observability.metrics import RequestSeries, RuntimeMetrics
+from runtime.observability.records import RootRecord
 from runtime.observability.root_span import RootSpan, root_context
 from runtime.observability.usage import TraceUsage, UsageCollector
 from runtime.protocol.call import Call, CallStatus
@@ -97,17 +98,23 @@ class _Shape:
 class SpanPipeline:
     """Where a request's spans go: agent-side spans through ``tracer``; the root span, which the telemetry
     records itself (see :mod:`runtime.observability.root_span`), straight to ``processor`` after the
-    provider's ``sampler`` agreed, with the provider's ``resource``."""
+    provider's ``sampler`` agreed, with the provider's ``resource``; or, while ``roots`` is set (the store
+    exporter is the only consumer of root spans), to ``roots`` as a plain record."""
 
     tracer: Tracer
     processor: SpanProcessor
     sampler: Sampler
     resource: Resource
     scope: InstrumentationScope
+    roots: RootSink | None = None
+
+
+class RootSink(Protocol):
+    def on_end_root(self, record: RootRecord) -> None: ...
 
 
 class _Handle:
-    __slots__ = ("request", "series", "span", "token", "usage")
+    __slots__ = ("request", "sampled", "series", "span", "token", "usage")
 
     def __init__(
         self,
@@ -122,6 +129,7 @@ class _Handle:
         self.token = token
         self.usage = usage
         self.request = request
+        self.sampled = False
 
 
 class RequestTelemetry:
@@ -193,7 +201,8 @@ class RequestTelemetry:
             attrs.update(sampled.attributes or {})
         current: OtelSpan
         if decision is not Decision.DROP:
-            context = root_context(trace_id, decision is Decision.RECORD_AND_SAMPLE)
+            handle.sampled = decision is Decision.RECORD_AND_SAMPLE
+            context = root_context(trace_id, handle.sampled)
             current = handle.span = RootSpan(shape.name, context, attrs, call.started_ns)
             if self.usage is not None:
                 handle.usage = self.usage.watch(trace_id)
@@ -264,8 +273,11 @@ class RequestTelemetry:
             span.status = Status(StatusCode.ERROR, message)
         elif call.status == CallStatus.OK:
             span.status = _STATUS_OK
-        finished = span.finish(call.started_ns + int(latency * 1e9), spans.resource, spans.scope)
-        spans.processor.on_end(finished)
+        end_ns = call.started_ns + int(latency * 1e9)
+        if spans.roots is not None and handle.sampled:
+            spans.roots.on_end_root(span.record(end_ns, spans.resource))
+        else:
+            spans.processor.on_end(span.finish(end_ns, spans.resource, spans.scope))
 
 
 _last_failure = 0.0

@@ -1,0 +1,66 @@
+"""Root spans handed to the store exporter as plain records: the same rows as through the span processors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Status, StatusCode
+from starlette.testclient import TestClient
+
+from runtime.app import create_app
+from runtime.observability import attributes as a
+from runtime.observability.records import compact, to_rows
+from runtime.observability.root_span import RootSpan, root_context
+from runtime.observability.telemetry import RequestTelemetry
+from tests.observability.conftest import observability_of, settings_for
+from tests.serving.agents import AsyncEcho, loaded
+
+RESOURCE = Resource({a.SERVICE_NAME: "svc", a.HOST_NAME: "h"})
+SCOPE = InstrumentationScope("runtime")
+
+
+def failed_root() -> RootSpan:
+    attrs: dict[str, Any] = {a.ENDPOINT: "/invocations", a.AGENT_NAME: "bot", a.STATUS: "ERROR", "k": (1, 2)}
+    span = RootSpan("invoke_agent bot", root_context(0xABC, sampled=True), attrs, 1_000)
+    span.record_exception(ValueError("boom"), timestamp=5_000)
+    span.set_attribute("extra", "yes")
+    span.set_status(Status(StatusCode.ERROR, "boom"))
+    return span
+
+
+def test_a_root_record_gives_the_rows_its_readable_span_gives() -> None:
+    """Guards the shortcut: ``RootSpan.record`` must say to the store what ``RootSpan.finish`` says."""
+    recorded, finished = failed_root(), failed_root()
+    finished._context = recorded._context  # the same span, recorded twice
+    via_record = to_rows(compact([recorded.record(9_000, RESOURCE)]))
+    via_span = to_rows(compact([finished.finish(9_000, RESOURCE, SCOPE)]))
+    assert via_record == via_span
+    [trace], [span] = via_record
+    assert trace["status"] == "ERROR" and span["status_code"] == "ERROR" and '"exception"' in span["events"]
+
+
+def test_roots_go_plainly_to_the_store_until_another_processor_wants_them(tmp_path: Path) -> None:
+    app = create_app(settings_for(tmp_path), agent=loaded(AsyncEcho(), "echo"))
+    observability = observability_of(app)
+    telemetry = observability.telemetry
+    assert isinstance(telemetry, RequestTelemetry) and telemetry.spans is not None
+    assert telemetry.spans.roots is observability.exporter
+    with TestClient(app) as client:
+        plain = client.post("/v1/responses", json={"input": "plain"}).headers["x-runtime-trace-id"]
+        exporter = InMemorySpanExporter()
+        observability.add_span_processor(SimpleSpanProcessor(exporter))
+        assert telemetry.spans.roots is None
+        seen = client.post("/v1/responses", json={"input": "seen"}).headers["x-runtime-trace-id"]
+        assert observability.flush(10)
+        assert [s.name for s in exporter.get_finished_spans()] == ["invoke_agent echo"]
+        stored = {t: client.get(f"/api/traces/{t}").json() for t in (plain, seen)}
+    for trace_id, found in stored.items():
+        trace = found["trace"]
+        assert trace["trace_id"] == trace_id and trace["status"] == "OK" and trace["model_name"] == "echo"
+        assert trace["request_preview"] in ("plain", "seen") and trace["attributes"]["service.name"]
+        assert [s["name"] for s in found["spans"]] == ["invoke_agent echo"]
