@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from registry.client import RegistryClient
 from registry.errors import RegistryError
@@ -25,11 +26,11 @@ from runtime.canary_wiring import attach_canary, canary_running
 from runtime.config import Settings
 from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
 from runtime.evaluation.online import OnlineEvaluation, build_online_evaluation
+from runtime.front import AgentHandler, Front
+from runtime.ids import hex_id
 from runtime.loading import load_target
-from runtime.middleware import ApiKeyAuth, Limits, RequestId
 from runtime.model_source import AliasFollower, is_moving_uri, registry_client
 from runtime.observability.autotrace import instrument_openai, uninstrument_openai
-from runtime.observability.http_metrics import HttpErrorMetrics
 from runtime.observability.llm_observer import LLMSpanObserver
 from runtime.observability.prometheus import CallbackMetric
 from runtime.observability.providers import Observability, build_observability
@@ -51,11 +52,9 @@ from runtime.routes.errors import error_response
 from runtime.serving import AgentService, AgentSlot, LoadedAgent
 from runtime.state import RuntimeState
 
-__all__ = ["AGENT_PATHS", "app_from_env", "create_app"]
+__all__ = ["app_from_env", "create_app"]
 
 log = logging.getLogger("runtime.app")
-
-AGENT_PATHS = ("/invocations", "/v1/responses", "/responses")
 
 
 async def _render(request: Request, exc: Exception) -> Response:
@@ -69,7 +68,7 @@ async def _render(request: Request, exc: Exception) -> Response:
     return error_response(exc, rid if isinstance(rid, str) else None)
 
 
-def create_app(settings: Settings | None = None, agent: LoadedAgent | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, agent: LoadedAgent | None = None) -> Front:
     """Build the ASGI app. ``agent`` (already loaded) skips loading ``settings.model``."""
     settings = settings or Settings.from_env()
     executor = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="agent")
@@ -117,10 +116,17 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
                 executor.shutdown(wait=False, cancel_futures=True)
                 registry.close()
 
+    handlers: dict[str, AgentHandler] = {
+        "/invocations": invocations.invocations,
+        "/v1/responses": responses.create_response,
+        "/responses": responses.create_response,
+    }
     routes = [
-        Route("/invocations", invocations.invocations, methods=["POST"]),
-        Route("/v1/responses", responses.create_response, methods=["POST"]),
-        Route("/responses", responses.create_response, methods=["POST"]),
+        # The front serves POST on these itself; the routes make Starlette answer 405 to other methods.
+        *(
+            Route(path, _ServedByFront(handler, state), methods=["POST"])
+            for path, handler in handlers.items()
+        ),
         Route("/health", health.health, methods=["GET"]),
         Route("/ping", health.health, methods=["GET"]),
         Route("/ready", health.ready, methods=["GET"]),
@@ -147,19 +153,28 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
         },
     )
     app.state.runtime = state
-    app.add_middleware(
-        Limits,
-        max_body=settings.max_body_bytes,
-        max_concurrency=settings.max_concurrency,
-        limited=AGENT_PATHS,
-    )
     # Admin keys are serving keys too: an operator with one can read as well as write.
-    app.add_middleware(ApiKeyAuth, keys=settings.api_keys + settings.admin_keys if settings.api_keys else ())
-    app.add_middleware(RequestId)
-    if observability.metrics is not None:  # outermost: counts the rejections of every other layer
-        known = [r.path for r in routes if isinstance(r, Route)]
-        app.add_middleware(HttpErrorMetrics, counter=observability.metrics.http_errors, known_paths=known)
-    return app
+    return Front(
+        app,
+        state,
+        handlers,
+        api_keys=settings.api_keys + settings.admin_keys if settings.api_keys else (),
+        errors=observability.metrics.http_errors if observability.metrics is not None else None,
+        known_paths=[r.path for r in routes if isinstance(r, Route)],
+    )
+
+
+class _ServedByFront:
+    """The Starlette route of an agent path. The front hands POST to the handler before Starlette sees it;
+    this serves it only if the Starlette app is called without its front."""
+
+    def __init__(self, handler: AgentHandler, state: RuntimeState) -> None:
+        self.handler = handler
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = scope.get("state", {}).get("request_id") or hex_id(8)
+        await self.handler(self.state, scope, receive, send, rid)
 
 
 def online_evaluation(
@@ -237,6 +252,6 @@ async def close_agent(agent: LoadedAgent) -> None:
         log.exception("closing agent %s failed", agent.info.name)
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> Front:
     """Factory for ``uvicorn --factory`` and multi-worker serving: every worker builds its own app."""
     return create_app(Settings.from_env())

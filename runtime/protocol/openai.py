@@ -1,7 +1,8 @@
 """OpenAI Responses API: the create request we accept and the Response object we answer with.
 
-Only the fields a client of ``POST /v1/responses`` may send are modelled on the request; anything else the
-SDK sends (``include``, ``store``, ``reasoning``, ...) is kept and handed to the agent unchanged.
+A create request is validated once, as the agent's request (:func:`agent_request_of`): the fields a client of
+``POST /v1/responses`` may send are those :class:`ResponsesAgentRequest` models, and anything else the SDK
+sends (``include``, ``store``, ``reasoning``, ...) is kept and handed to the agent unchanged.
 """
 
 from __future__ import annotations
@@ -9,53 +10,37 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from runtime.ids import hex_id
 from runtime.protocol.agent import ResponsesAgentRequest
 
-__all__ = ["ResponsesCreateRequest", "new_item_id", "new_response_id", "response_object"]
+__all__ = ["agent_request_of", "new_item_id", "new_response_id", "response_object"]
 
 
-class ResponsesCreateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+def agent_request_of(body: dict[str, Any]) -> tuple[ResponsesAgentRequest, str | None]:
+    """The agent's request for a create-response body, validated once, and the request's ``instructions``.
 
-    input: str | list[dict[str, Any]]
-    model: str | None = None
-    instructions: str | None = None
-    stream: bool = False
-    metadata: dict[str, str] | None = None
-    user: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_output_tokens: int | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: Any = None
-    parallel_tool_calls: bool | None = None
-    previous_response_id: str | None = None
-    custom_inputs: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-
-    @field_validator("input")
-    @classmethod
-    def _not_empty(cls, value: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
-        if not value:
-            raise ValueError("input must not be empty")
-        return value
-
-    def to_agent_request(self) -> ResponsesAgentRequest:
-        items: list[dict[str, Any]] = (
-            [{"role": "user", "content": self.input}] if isinstance(self.input, str) else list(self.input)
-        )
-        if self.instructions:
-            items.insert(0, {"role": "system", "content": self.instructions})
-        fields = self.model_dump(exclude_none=True, exclude={"input", "instructions", "stream", "context"})
-        context = dict(self.context or {})
-        if self.user and "user_id" not in context:
-            context["user_id"] = self.user
-        return ResponsesAgentRequest.model_validate(
-            {"input": items, "stream": self.stream, "context": context or None, **fields}
-        )
+    A string ``input`` becomes one user message, ``instructions`` a system message before the input (and
+    leave the request: the agent sees them once), ``user`` the context's ``user_id`` unless the context
+    names one; ``stream`` defaults to false. Every other field the client sent (``include``, ``store``,
+    ``reasoning``, ...) is handed to the agent as is. Raises pydantic's ``ValidationError``.
+    """
+    fields = dict(body)
+    given = fields.get("input")
+    items: Any = [{"role": "user", "content": given}] if isinstance(given, str) else given
+    instructions = fields.get("instructions")
+    if instructions and isinstance(items, list):
+        items = [{"role": "system", "content": instructions}, *items]
+    fields["input"] = items
+    if fields.get("stream") is None:
+        fields["stream"] = False
+    user, context = fields.get("user"), fields.get("context")
+    if user and (context is None or isinstance(context, dict)) and "user_id" not in (context or {}):
+        fields["context"] = {**(context or {}), "user_id": user}
+    elif context == {}:
+        fields["context"] = None
+    request = ResponsesAgentRequest.model_validate(fields)  # validates instructions too
+    instructions, request.instructions = request.instructions, None
+    return request, instructions
 
 
 def new_response_id() -> str:
@@ -74,7 +59,8 @@ def response_object(
     status: str,
     output: list[dict[str, Any]],
     usage: dict[str, Any] | None,
-    request: ResponsesCreateRequest | None = None,
+    request: ResponsesAgentRequest | None = None,
+    instructions: str | None = None,
     metadata: dict[str, str] | None = None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -87,7 +73,7 @@ def response_object(
         "status": status,
         "error": error,
         "incomplete_details": None,
-        "instructions": req.instructions if req else None,
+        "instructions": instructions,
         "max_output_tokens": req.max_output_tokens if req else None,
         "model": model,
         "output": output,

@@ -16,8 +16,8 @@ from starlette.requests import Request
 
 from registry.client import RegistryClient
 from runtime.errors import Forbidden, SchemaError
-from runtime.routes.body import read_json
 from runtime.routes.errors import schema_error
+from runtime.routes.exchange import read_json
 from runtime.state import runtime_state
 
 __all__ = ["admin_body", "blocking", "registry_of", "require_admin"]

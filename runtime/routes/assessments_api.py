@@ -24,7 +24,8 @@ from runtime.evaluation.online import OnlineEvaluation
 from runtime.evaluation.summary import summarize
 from runtime.observability.query import normalize_trace_id, parse_time_ms
 from runtime.routes.admin import blocking, registry_of
-from runtime.routes.body import parse_model, read_json
+from runtime.routes.body import parse_model
+from runtime.routes.exchange import read_json
 from runtime.routes.sse import json_response
 from runtime.state import runtime_state
 

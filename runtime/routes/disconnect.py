@@ -31,34 +31,43 @@ async def until_disconnect(receive: Receive, work: Awaitable[T], headers: dict[s
         raise
 
 
-async def _cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    gone = asyncio.Event()
-    watcher: asyncio.Task[None] | None = None
+class _Watch:
+    """The timer's callback and, once armed, the watcher; one object per call instead of an event and two
+    closures (this runs on every non-streaming request)."""
 
-    async def watch() -> None:
+    __slots__ = ("gone", "receive", "task", "watcher")
+
+    def __init__(self, receive: Receive, task: asyncio.Task[object]) -> None:
+        self.receive = receive
+        self.task = task
+        self.gone = False
+        self.watcher: asyncio.Task[None] | None = None
+
+    def arm(self) -> None:
+        self.watcher = asyncio.get_running_loop().create_task(self.watch())
+
+    async def watch(self) -> None:
         while True:
-            message = await receive()
+            message = await self.receive()
             if message["type"] == "http.disconnect":
-                gone.set()
-                task.cancel()
+                self.gone = True
+                self.task.cancel()
                 return
 
-    def arm() -> None:
-        nonlocal watcher
-        watcher = loop.create_task(watch())
 
-    timer = loop.call_later(_ARM_AFTER, arm)
+async def _cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
+    task = asyncio.current_task()
+    assert task is not None
+    watch = _Watch(receive, task)
+    timer = asyncio.get_running_loop().call_later(_ARM_AFTER, watch.arm)
     try:
         return await work
     except asyncio.CancelledError:
-        if not gone.is_set():
+        if not watch.gone:
             raise
         task.uncancel()
         raise ClientClosedRequest("the client closed the connection before the answer was ready") from None
     finally:
         timer.cancel()
-        if watcher is not None:
-            watcher.cancel()
+        if watch.watcher is not None:
+            watch.watcher.cancel()

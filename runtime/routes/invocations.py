@@ -1,40 +1,46 @@
-"""``POST /invocations``: MLflow's scoring-server contract for a ResponsesAgent, plus streaming."""
+"""``POST /invocations``: MLflow's scoring-server contract for a ResponsesAgent, plus streaming.
+
+An ASGI handler called by :class:`runtime.front.Front`, like :mod:`runtime.routes.responses`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
 
 from runtime.errors import RuntimeErrorBase
 from runtime.protocol.agent import ResponsesAgentRequest
 from runtime.protocol.call import Call
-from runtime.routes.body import parse_model, read_json
+from runtime.routes.body import parse_model
 from runtime.routes.disconnect import until_disconnect
 from runtime.routes.errors import error_body
-from runtime.routes.sse import json_response, model_headers, request_id_of, sse_response
+from runtime.routes.exchange import read_json_asgi, send_json
+from runtime.routes.sse import model_headers, sse_response
 from runtime.serving import AgentService
-from runtime.state import runtime_state
+from runtime.state import RuntimeState
 from runtime.streaming.sse import DONE_FRAME, data_frame, json_bytes
 
 __all__ = ["invocations"]
 
 
-async def invocations(request: Request) -> Response:
-    state = runtime_state(request)
-    body = await read_json(request, state.settings.max_body_bytes)
+async def invocations(state: RuntimeState, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+    body = await read_json_asgi(scope, receive, state.settings.max_body_bytes)
     if isinstance(body, dict) and isinstance(body.get("input"), str) and body["input"]:
         body = {**body, "input": [{"role": "user", "content": body["input"]}]}
     agent_request = parse_model(ResponsesAgentRequest, body)
     stream = bool(agent_request.stream)
     service = state.service
-    call = service.new_call(request_id_of(request), "/invocations", stream, agent_request, request.headers)
+    call = service.new_call(rid, "/invocations", stream, agent_request, Headers(scope=scope))
     headers = model_headers(call)
     if stream:
-        return sse_response(_stream(service, agent_request, call), state.settings, headers)
-    result = await until_disconnect(request.receive, service.invoke(agent_request, call), headers)
-    return json_response(result.model_dump(exclude_none=True), headers)
+        await sse_response(_stream(service, agent_request, call), state.settings, headers)(
+            scope, receive, send
+        )
+        return
+    result = await until_disconnect(receive, service.invoke(agent_request, call), headers)
+    await send_json(send, result.model_dump(exclude_none=True), headers)
 
 
 async def _stream(

@@ -1,4 +1,8 @@
-"""``POST /v1/responses`` (and ``/responses``): the OpenAI Responses API over our agents."""
+"""``POST /v1/responses`` (and ``/responses``): the OpenAI Responses API over our agents.
+
+An ASGI handler called by :class:`runtime.front.Front` (see :mod:`runtime.routes.exchange` for why it
+skips Starlette's request and response objects); errors are raised and rendered by the front.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,27 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
 
 from runtime.errors import RuntimeErrorBase
 from runtime.protocol.call import Call
-from runtime.protocol.openai import ResponsesCreateRequest, new_response_id, response_object
-from runtime.routes.body import parse_model, read_json
+from runtime.protocol.openai import agent_request_of, new_response_id, response_object
+from runtime.routes.body import parse_with
 from runtime.routes.disconnect import until_disconnect
 from runtime.routes.errors import error_body
-from runtime.routes.sse import json_response, model_headers, request_id_of, sse_response
+from runtime.routes.exchange import read_json_asgi, send_json
+from runtime.routes.sse import model_headers, sse_response
 from runtime.serving import AgentService
-from runtime.state import runtime_state
+from runtime.state import RuntimeState
 from runtime.streaming.responses import ResponsesStream, finished_item
 from runtime.streaming.sse import event_frame, json_bytes
 
 __all__ = ["create_response"]
 
 
-def _usage(call: Call, reported: dict[str, Any] | None) -> dict[str, Any]:
-    """OpenAI's usage object: the agent's own (with its token details) when it reported one."""
+def _usage(call: Call, reported: Any) -> dict[str, Any]:
+    """OpenAI's usage object: the agent's own token details (a Usage model or dict) when it reported any."""
     inp, out = call.input_tokens or 0, call.output_tokens or 0
     usage: dict[str, Any] = {
         "input_tokens": inp,
@@ -34,40 +39,44 @@ def _usage(call: Call, reported: dict[str, Any] | None) -> dict[str, Any]:
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": inp + out,
     }
-    if reported:
+    if reported is not None:
         for key in ("input_tokens_details", "output_tokens_details"):
-            if isinstance(reported.get(key), dict):
-                usage[key] = {**usage[key], **reported[key]}
+            details = reported.get(key) if isinstance(reported, dict) else getattr(reported, key, None)
+            if isinstance(details, dict):
+                usage[key] = {**usage[key], **details}
+            elif details is not None:
+                usage[key] = {**usage[key], **details.model_dump()}
     return usage
 
 
-async def create_response(request: Request) -> Response:
-    state = runtime_state(request)
-    body = await read_json(request, state.settings.max_body_bytes)
-    req = parse_model(ResponsesCreateRequest, body)
-    agent_request = req.to_agent_request()
+async def create_response(state: RuntimeState, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+    body = await read_json_asgi(scope, receive, state.settings.max_body_bytes)
+    agent_request, instructions = parse_with(agent_request_of, body)
+    stream = bool(agent_request.stream)
     service = state.service
-    call = service.new_call(
-        request_id_of(request), "/v1/responses", req.stream, agent_request, request.headers
-    )
-    metadata = {**(req.metadata or {}), "trace_id": f"tr-{call.trace_id}"}
+    call = service.new_call(rid, "/v1/responses", stream, agent_request, Headers(scope=scope))
+    metadata = {**(agent_request.metadata or {}), "trace_id": f"tr-{call.trace_id}"}
     shell = response_object(
         response_id=new_response_id(),
         created_at=int(time.time()),
-        model=req.model or call.model.name,
+        model=agent_request.model or call.model.name,
         status="in_progress",
         output=[],
         usage=None,
-        request=req,
+        request=agent_request,
+        instructions=instructions,
         metadata=metadata,
     )
     headers = model_headers(call)
-    if req.stream:
-        return sse_response(_stream(service, agent_request, call, shell), state.settings, headers)
-    result = await until_disconnect(request.receive, service.invoke(agent_request, call), headers)
-    output = [finished_item(item) for item in result.output]
-    usage = _usage(call, result.usage.model_dump() if result.usage else None)
-    return json_response({**shell, "status": "completed", "output": output, "usage": usage}, headers)
+    if stream:
+        events = sse_response(_stream(service, agent_request, call, shell), state.settings, headers)
+        await events(scope, receive, send)
+        return
+    result = await until_disconnect(receive, service.invoke(agent_request, call), headers)
+    shell["status"] = "completed"
+    shell["output"] = [finished_item(item) for item in result.output]
+    shell["usage"] = _usage(call, result.usage)
+    await send_json(send, shell, headers)
 
 
 async def _stream(
