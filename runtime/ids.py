@@ -11,8 +11,9 @@ import random
 __all__ = ["hex_id"]
 
 _bits = random.getrandbits
+_FORMATS = {n: f"%0{2 * n}x" for n in range(1, 33)}
 
 
 def hex_id(nbytes: int) -> str:
     """``nbytes`` random bytes as lowercase hex (``2 * nbytes`` characters)."""
-    return f"{_bits(nbytes * 8):0{nbytes * 2}x}"
+    return _FORMATS[nbytes] % _bits(nbytes * 8)

@@ -44,18 +44,28 @@ class ChatContext(_Open):
 
 
 class InputTokensDetails(_Open):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     cached_tokens: int = 0
 
 
 class OutputTokensDetails(_Open):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     reasoning_tokens: int = 0
+
+
+# Most agents report no token details: every Usage without them shares these (frozen, so sharing is safe).
+# A default factory building a new model each time was most of the cost of an agent's response object.
+_NO_INPUT_DETAILS = InputTokensDetails()
+_NO_OUTPUT_DETAILS = OutputTokensDetails()
 
 
 class Usage(_Open):
     input_tokens: int = 0
-    input_tokens_details: InputTokensDetails = Field(default_factory=InputTokensDetails)
+    input_tokens_details: InputTokensDetails = Field(default_factory=lambda: _NO_INPUT_DETAILS)
     output_tokens: int = 0
-    output_tokens_details: OutputTokensDetails = Field(default_factory=OutputTokensDetails)
+    output_tokens_details: OutputTokensDetails = Field(default_factory=lambda: _NO_OUTPUT_DETAILS)
     total_tokens: int = 0
 
     @model_validator(mode="after")

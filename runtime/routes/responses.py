@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
@@ -42,10 +43,10 @@ def _usage(call: Call, reported: Any) -> dict[str, Any]:
     if reported is not None:
         for key in ("input_tokens_details", "output_tokens_details"):
             details = reported.get(key) if isinstance(reported, dict) else getattr(reported, key, None)
+            if isinstance(details, BaseModel):  # one the agent set, or the shared all-zero default
+                details = details.model_dump() if details.model_fields_set or details.model_extra else None
             if isinstance(details, dict):
                 usage[key] = {**usage[key], **details}
-            elif details is not None:
-                usage[key] = {**usage[key], **details.model_dump()}
     return usage
 
 
