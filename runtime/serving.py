@@ -38,6 +38,7 @@ from runtime.protocol.agent import (
     TextDeltaEvent,
 )
 from runtime.protocol.call import Call, CallStatus, ModelInfo, NullTelemetry, Telemetry
+from runtime.streaming.text import compact
 
 __all__ = ["AgentService", "AgentSlot", "LoadedAgent", "VariantRouter", "estimate_tokens"]
 
@@ -254,6 +255,7 @@ class AgentService:
                 if event is None:
                     break
                 usage = _observe(call, event) or usage
+                compact(call.output_text)  # an open stream holds its text, not one object per delta
                 yield event
             self._usage(call, request, usage)
         except TimeoutError as exc:

@@ -20,6 +20,7 @@ from runtime.protocol.agent import (
     StreamEvent,
     TextDeltaEvent,
 )
+from runtime.streaming.text import compact
 
 __all__ = ["ResponsesStream", "finished_item"]
 
@@ -140,6 +141,7 @@ class ResponsesStream:
                 )
             )
         state.parts.append(event.delta)
+        compact(state.parts)
         self.output_text_chars += len(event.delta)
         events.append(
             self._ev(
