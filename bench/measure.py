@@ -23,7 +23,7 @@ from bench.scenarios import Scenario
 from bench.servers import LOOPBACK, RunningServer
 from bench.stats import median_or_none
 
-__all__ = ["LoadgenError", "deferred_cpu", "first_request_ms", "measure", "slow_streams"]
+__all__ = ["LoadgenError", "deferred_cpu", "first_request_ms", "measure", "slow_streams", "span_counts"]
 
 _MB = 1024 * 1024
 _CPUS = os.cpu_count() or 1
@@ -146,6 +146,34 @@ def deferred_cpu(server: RunningServer, tail: float) -> float:
     before = server.cpu()
     time.sleep(tail)
     return round(server.cpu() - before, 3)
+
+
+_SPAN_COUNTERS = {
+    "runtime_trace_spans_exported_total": "spans_exported",
+    "runtime_trace_spans_dropped_total": "spans_dropped",
+}
+
+
+def span_counts(server: RunningServer) -> dict[str, int] | None:
+    """Spans the runtime wrote to its store and spans it dropped (its ``/metrics``), after the load and
+    its tail: tracing that keeps up drops none, and a high request rate bought by dropping spans shows."""
+    conn = http.client.HTTPConnection(LOOPBACK, server.port, timeout=_EXTRA_TIMEOUT_S)
+    try:
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        text = response.read().decode()
+    except OSError:
+        return None
+    finally:
+        conn.close()
+    if response.status != 200:
+        return None
+    counts = dict.fromkeys(_SPAN_COUNTERS.values(), 0)
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in _SPAN_COUNTERS:
+            counts[_SPAN_COUNTERS[name]] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
 
 
 def slow_streams(server: RunningServer, path: str, body: str, streams: int, deltas: int) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def _first_request(record: dict[str, Any]) -> float | None:
 def _server_lines(servers: dict[str, Any]) -> list[str]:
     head = f"{'server':<26}{'cold start s':>13}{'1st req ms':>11}{'RSS idle MB':>12}"
     head += f"{'RSS after MB':>13}{'max/proc MB':>12}"
-    head += f"{'procs':>6}{'load CPU s':>11}{'deferred CPU s':>15}"
+    head += f"{'procs':>6}{'load CPU s':>11}{'deferred CPU s':>15}{'spans kept':>11}{'dropped':>9}"
     lines = [head, "-" * len(head)]
     for name, rec in servers.items():
         if rec.get("status") != "ok":
@@ -95,9 +95,16 @@ def _server_lines(servers: dict[str, Any]) -> list[str]:
             f"{_fmt(rec.get('rss_idle_mb')):>12}"
             f"{_fmt(rec.get('rss_after_mb')):>13}{_fmt(rec.get('rss_max_process_mb')):>12}"
             f"{_fmt(rec.get('processes')):>6}{_fmt(rec.get('load_cpu_s'), 2):>11}"
-            f"{_fmt(rec.get('deferred_cpu_s'), 3):>15}"
+            f"{_fmt(rec.get('deferred_cpu_s'), 3):>15}{_spans(rec, 'spans_exported'):>11}"
+            f"{_spans(rec, 'spans_dropped'):>9}"
         )
     return lines
+
+
+def _spans(record: dict[str, Any], key: str) -> str:
+    """A runtime's span count (read from its /metrics after the load), '-' for other servers."""
+    spans = record.get("spans")
+    return f"{spans[key]:,}" if isinstance(spans, dict) else "-"
 
 
 def ratios(servers: dict[str, Any]) -> list[dict[str, Any]]:
@@ -157,6 +164,7 @@ def _ratio_lines(servers: dict[str, Any]) -> list[str]:
 def _slow_lines(slow: dict[str, Any]) -> list[str]:
     head = f"{'server':<20}{'streams':>8}{'done':>6}{'err':>5}{'extra gap p50':>14}{'p99 ms':>8}{'max ms':>8}"
     head += f"{'TTFE p99':>9}{'RSS before':>11}{'peak MB':>8}{'KB/stream':>10}{'deferred CPU s':>15}"
+    head += f"{'spans kept':>11}{'dropped':>9}"
     lines = [head, "-" * len(head)]
     for name, rec in slow.items():
         if "streams" not in rec:
@@ -167,7 +175,8 @@ def _slow_lines(slow: dict[str, Any]) -> list[str]:
             f"{_fmt(rec['gap_extra_p50_ms'], 2):>14}{_fmt(rec['gap_extra_p99_ms'], 2):>8}"
             f"{_fmt(rec['gap_extra_max_ms'], 1):>8}{_fmt(rec['ttfe_p99_ms'], 1):>9}"
             f"{_fmt(rec['rss_before_mb']):>11}{_fmt(rec['rss_peak_mb']):>8}{_fmt(rec['kb_per_stream']):>10}"
-            f"{_fmt(rec.get('deferred_cpu_s'), 3):>15}"
+            f"{_fmt(rec.get('deferred_cpu_s'), 3):>15}{_spans(rec, 'spans_exported'):>11}"
+            f"{_spans(rec, 'spans_dropped'):>9}"
         )
     return lines
 

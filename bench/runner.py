@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.measure import LoadgenError, deferred_cpu, first_request_ms, measure, slow_streams
+from bench.measure import LoadgenError, deferred_cpu, first_request_ms, measure, slow_streams, span_counts
 from bench.options import BenchOptions
 from bench.procfs import process_tree
 from bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
@@ -96,6 +96,8 @@ def _run_server(
         record["processes"] = len(process_tree(server.pid))
         record["load_cpu_s"] = round(server.cpu() - cpu_before, 2)
         record["deferred_cpu_s"] = deferred_cpu(server, options.tail)
+        if spec.kind == "runtime":
+            record["spans"] = span_counts(server)
         record["alive"] = server.alive()
     except (LoadgenError, subprocess.TimeoutExpired) as exc:
         record.update(status="failed", reason=f"load failed: {exc}\n{server.log_tail()}")
@@ -116,6 +118,8 @@ def _slow_one(spec: ServerSpec, options: BenchOptions, workdir: Path) -> dict[st
         result = slow_streams(server, path, scenario.body(spec), options.slow_streams, options.slow_deltas)
         record.update(result)
         record["deferred_cpu_s"] = deferred_cpu(server, options.tail)
+        if spec.kind == "runtime":
+            record["spans"] = span_counts(server)
         _log(
             f"[{spec.name}] {result['completed']}/{result['streams']} streams, errors {result['errors']},"
             f" p99 extra gap {result['gap_extra_p99_ms']} ms, {result['kb_per_stream']} KB/stream"

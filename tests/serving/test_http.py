@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -181,6 +182,57 @@ def test_body_over_the_limit_is_413() -> None:
             headers={"content-type": "application/json"},
         )
         assert chunked.status_code == 413
+
+
+def test_a_body_in_many_chunks_or_without_content_type_is_read_whole(echo_url: str) -> None:
+    raw = json.dumps(MSG).encode()
+    parts = [raw[i : i + 7] for i in range(0, len(raw), 7)]
+    chunked = httpx.post(
+        echo_url + "/invocations", content=iter(parts), headers={"content-type": "application/json"}
+    )
+    assert chunked.status_code == 200
+    assert chunked.json()["output"][0]["content"][0]["text"] == "hello big world"
+    bare = httpx.post(echo_url + "/v1/responses", content=raw)  # curl -d without -H: taken as JSON
+    assert bare.status_code == 200
+    assert bare.json()["output"][0]["content"][0]["text"] == "hello big world"
+
+
+def test_the_size_limit_holds_on_every_json_route() -> None:
+    with serve_app(create_app(settings(max_body_bytes=1000), agent=loaded(AsyncEcho()))) as url:
+        feedback = {"name": "x", "value": "y" * 2000}
+        r = httpx.post(url + f"/api/traces/tr-{'0' * 32}/feedback", json=feedback)
+        assert r.status_code == 413
+        assert r.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_client_gone_mid_body_is_counted_as_499_and_the_server_goes_on() -> None:
+    import socket
+
+    with serve_app(create_app(settings(), agent=loaded(AsyncEcho()))) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            head = "POST /invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            sock.sendall(f"{head}content-length: 500\r\n\r\n".encode() + b'{"input": [')
+            time.sleep(0.2)
+        metrics = ""
+        for _ in range(50):
+            metrics = httpx.get(url + "/metrics").text
+            if 'status="499"' in metrics:
+                break
+            time.sleep(0.05)
+        assert 'runtime_http_errors_total{endpoint="/invocations",status="499"} 1' in metrics
+        assert httpx.post(url + "/invocations", json=MSG).status_code == 200
+
+
+def test_the_starlette_app_without_its_front_still_serves_the_agent_routes() -> None:
+    from starlette.testclient import TestClient
+
+    front = create_app(settings(), agent=loaded(AsyncEcho()))
+    with TestClient(front.app) as client:
+        r = client.post("/invocations", json=MSG)
+        assert r.status_code == 200
+        assert r.json()["output"][0]["content"][0]["text"] == "hello big world"
+        assert client.get("/invocations").status_code == 405
 
 
 def test_agent_exception_is_500_without_stack_trace() -> None:
