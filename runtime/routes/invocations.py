@@ -17,7 +17,7 @@ from runtime.routes.body import parse_model
 from runtime.routes.disconnect import until_disconnect
 from runtime.routes.errors import error_body
 from runtime.routes.exchange import read_json_asgi, send_json
-from runtime.routes.sse import model_headers, sse_response
+from runtime.routes.sse import model_headers, send_sse
 from runtime.serving import AgentService
 from runtime.state import RuntimeState
 from runtime.streaming.sse import DONE_FRAME, data_frame, json_bytes
@@ -35,9 +35,7 @@ async def invocations(state: RuntimeState, scope: Scope, receive: Receive, send:
     call = service.new_call(rid, "/invocations", stream, agent_request, Headers(scope=scope))
     headers = model_headers(call)
     if stream:
-        await sse_response(_stream(service, agent_request, call), state.settings, headers)(
-            scope, receive, send
-        )
+        await send_sse(_stream(service, agent_request, call), state.settings, headers, (scope, receive, send))
         return
     result = await until_disconnect(receive, service.invoke(agent_request, call), headers)
     await send_json(send, result.model_dump(exclude_none=True), headers)

@@ -21,7 +21,7 @@ from runtime.routes.body import parse_with
 from runtime.routes.disconnect import until_disconnect
 from runtime.routes.errors import error_body
 from runtime.routes.exchange import read_json_asgi, send_json
-from runtime.routes.sse import model_headers, sse_response
+from runtime.routes.sse import model_headers, send_sse
 from runtime.serving import AgentService
 from runtime.state import RuntimeState
 from runtime.streaming.responses import ResponsesStream, finished_item
@@ -70,8 +70,9 @@ async def create_response(state: RuntimeState, scope: Scope, receive: Receive, s
     )
     headers = model_headers(call)
     if stream:
-        events = sse_response(_stream(service, agent_request, call, shell), state.settings, headers)
-        await events(scope, receive, send)
+        await send_sse(
+            _stream(service, agent_request, call, shell), state.settings, headers, (scope, receive, send)
+        )
         return
     result = await until_disconnect(receive, service.invoke(agent_request, call), headers)
     shell["status"] = "completed"

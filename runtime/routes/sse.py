@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from runtime.config import Settings
 from runtime.ids import hex_id
 from runtime.protocol.call import Call
 from runtime.streaming.eventsource import EventStream
 
-__all__ = ["json_response", "model_headers", "request_id_of", "sse_response"]
+log = logging.getLogger("runtime.routes")
+
+__all__ = ["json_response", "model_headers", "request_id_of", "send_sse"]
 
 
 def request_id_of(request: Request) -> str:
@@ -41,12 +46,29 @@ def json_response(payload: Any, headers: Mapping[str, str] | None = None, status
     )
 
 
-def sse_response(frames: AsyncIterator[bytes], settings: Settings, headers: Mapping[str, str]) -> Response:
-    """An SSE stream of pre-encoded frames, with keep-alive pings, a send timeout and graceful drain."""
-    return EventStream(
+async def send_sse(
+    frames: AsyncIterator[bytes],
+    settings: Settings,
+    headers: Mapping[str, str],
+    asgi: tuple[Scope, Receive, Send],
+) -> None:
+    """Send an SSE stream of pre-encoded frames, with keep-alive pings, a send timeout and graceful drain.
+
+    The stream starts the response, so nothing raised after that can be answered with an error response:
+    a client that stopped reading is dropped (logged at info), anything else is logged and the connection
+    closed. Errors of the agent never get here: the routes turn them into error events.
+    """
+    stream = EventStream(
         frames,
         headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
         ping=settings.sse_ping_interval,
         send_timeout=settings.sse_send_timeout,
         shutdown_grace_period=settings.grace_period,
     )
+    rid = headers.get("x-request-id")
+    try:
+        await stream(*asgi)
+    except SendTimeoutError:
+        log.info("request %s: dropped the stream, its client stopped reading", rid)
+    except Exception:
+        log.exception("request %s: the stream failed after it started", rid)

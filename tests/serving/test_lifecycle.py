@@ -144,9 +144,13 @@ def test_client_disconnect_cancels_a_non_streaming_agent(path: str) -> None:
         assert httpx.get(url + "/health").status_code == 200
 
 
-def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout() -> None:
+def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
     import socket
 
+    caplog.set_level(logging.INFO)
     agent = Firehose()
     settings = Settings(sse_send_timeout=0.5, sse_ping_interval=0)
     with serve_app(create_app(settings, agent=loaded(agent))) as url:
@@ -160,4 +164,7 @@ def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout() -> None
             )
             # never read: the server's writes back up, and the watchdog must give up on us
             assert agent.closed.wait(10), "a stuck client kept the stream (and the agent) alive"
+            assert wait_until(lambda: "its client stopped reading" in caplog.text)
         assert agent.produced < 100_000
+    # the response had started: no error response is attempted after it, and nothing is logged as a failure
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
