@@ -162,6 +162,9 @@ traces = Table(
     Column("attributes", Json, nullable=False),
     Column("variant", String(64)),
     Column("prompts", Json, nullable=False),
+    # The request's root span, when the span writer stored it here rather than as a spans row (one insert per
+    # request instead of two); NULL for traces logged record by record.
+    Column("root_span", Json),
     Index("ix_traces_start", "start_time_ns", "trace_id"),
     Index("ix_traces_model", "model_id", "start_time_ns"),
     Index("ix_traces_model_name", "model_name", "start_time_ns"),

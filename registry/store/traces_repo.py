@@ -39,9 +39,11 @@ __all__ = ["SPAN_JSON_COLUMNS", "TRACE_JSON_COLUMNS", "TraceStats", "TracesRepo"
 
 MAX_PAGE = 1000
 _MS = 1_000_000
-TRACE_JSON_COLUMNS = ("attributes", "prompts")
+TRACE_JSON_COLUMNS = ("attributes", "prompts", "root_span")
 SPAN_JSON_COLUMNS = ("attributes", "events")
+_ROOT_SPAN = "root_span"  # not a TraceRecord field: read back as the trace's root span (see get_trace)
 _TRACE_COLUMNS = tuple(c.name for c in traces.columns)
+_RECORD_COLUMNS = [c for c in traces.columns if c.name != _ROOT_SPAN]
 _SPAN_COLUMNS = tuple(c.name for c in spans.columns)
 _TRACE_UPDATES = [name for name in _TRACE_COLUMNS if name != "trace_id"]
 
@@ -72,10 +74,11 @@ def json_text(value: Any) -> str:
 
 def _trace_row(trace: TraceRecord) -> dict[str, Any]:
     """The row of a record, equal to ``model_dump(mode="json")`` but without pydantic's per-value walk."""
-    row = {name: getattr(trace, name) for name in _TRACE_COLUMNS}
-    row["status"] = TraceStatus(row["status"]).value
+    row = {name: getattr(trace, name, None) for name in _TRACE_COLUMNS}
+    row["status"] = TraceStatus(trace.status).value
     for name in TRACE_JSON_COLUMNS:
-        row[name] = json_text(row[name])
+        if row[name] is not None:
+            row[name] = json_text(row[name])
     return row
 
 
@@ -199,6 +202,8 @@ class TracesRepo:
 
         A row maps every column of its table to a value of the column's type, except the JSON columns
         (:data:`TRACE_JSON_COLUMNS`, :data:`SPAN_JSON_COLUMNS`), which hold JSON text (:func:`json_text`).
+        A trace row's ``root_span`` may hold its root span as a span row without ``trace_id`` (JSON text),
+        in place of a spans row: :meth:`get_trace` returns it among the spans.
         Nothing is validated beyond what the database checks: the caller vouches for the values.
         """
         # Deduplicate within the batch (last wins): PostgreSQL refuses to upsert one row twice per statement.
@@ -224,9 +229,15 @@ class TracesRepo:
             span_rows = conn.execute(
                 select(spans).where(spans.c.trace_id == trace_id).order_by(spans.c.start_ns, spans.c.span_id)
             ).mappings()
-            return TraceRecord.model_validate(dict(row)), [
-                SpanRecord.model_validate(dict(s)) for s in span_rows
-            ]
+            found = [SpanRecord.model_validate(dict(s)) for s in span_rows]
+        fields = dict(row)
+        root = fields.pop(_ROOT_SPAN, None)
+        if isinstance(root, str):  # a driver that hands JSON back as text
+            root = orjson.loads(root)
+        if isinstance(root, dict) and all(s.span_id != root.get("span_id") for s in found):
+            found.append(SpanRecord.model_validate({**root, "trace_id": trace_id}))
+            found.sort(key=lambda s: (s.start_ns, s.span_id))
+        return TraceRecord.model_validate(fields), found
 
     def search_traces(
         self,
@@ -250,7 +261,7 @@ class TracesRepo:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
         query = self._filtered(
-            select(traces),
+            select(*_RECORD_COLUMNS),
             model_id=model_id,
             name=name,
             status=status,

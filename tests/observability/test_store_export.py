@@ -41,7 +41,9 @@ class Sink:
 
     @property
     def spans(self) -> list[Row]:
-        return [s for _, spans in self.batches for s in spans]
+        """Every span written: span rows, and the request roots kept in their trace rows."""
+        roots = [json.loads(t["root_span"]) for traces, _ in self.batches for t in traces if t["root_span"]]
+        return roots + [s for _, spans in self.batches for s in spans]
 
 
 @pytest.fixture
@@ -75,9 +77,12 @@ def test_batches_are_written_on_flush_with_a_trace_row_per_root(sink: Sink) -> N
         emit_request(provider, children=2)
         assert sink.batches == []  # nothing before the delay or a flush
         assert processor.force_flush(5000)
-        traces, spans = sink.batches[0]
+        traces, span_rows = sink.batches[0]
         assert [t["model_name"] for t in traces] == ["bot"]
         assert traces[0]["model_version"] == 2
+        assert [s["name"] for s in span_rows] == ["child 0", "child 1"]  # the root is in its trace row
+        assert json.loads(traces[0]["root_span"])["name"] == "invoke_agent bot"
+        spans = sink.spans
         assert len(spans) == 3
         child = next(s for s in spans if s["name"] == "child 0")
         assert child["span_type"] == "TOOL"
@@ -173,6 +178,8 @@ def test_rows_are_valid_records() -> None:
             span.add_event("retry", {"attempt": 2, "codes": (500, 503)})
 
     traces, spans = to_rows(compact(finished_spans(request)))
+    [root] = [json.loads(t.pop("root_span")) for t in traces]  # the root span, kept in its trace row
+    assert SpanRecord.model_validate({**root, "trace_id": traces[0]["trace_id"]}).name == "invoke_agent bot"
     [trace] = [TraceRecord.model_validate(decoded(t, "attributes", "prompts")) for t in traces]
     assert trace.status is TraceStatus.OK and trace.model_version == 2 and trace.endpoint == "/v1/responses"
     assert trace.attributes["service.name"]  # resource attributes join the trace row

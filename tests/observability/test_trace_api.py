@@ -145,12 +145,12 @@ def test_store_down_requests_still_succeed_and_drops_are_counted(
 
 
 def test_store_failing_in_the_writer_process_is_counted_in_this_process(traced: Any) -> None:
-    """Writer process: the store breaks under it (its span table is gone); the drops reach /metrics here."""
+    """Writer process: the store breaks under it (its trace table is gone); the drops reach /metrics here."""
     app = traced(loaded(AsyncEcho(), "echo"))
     assert app.client.post("/v1/responses", json={"input": "before"}).status_code == 200
     app.flush()
     with SqlStore(app.observability.store.url) as store, store._db.write("break the store") as conn:
-        conn.execute(text("DROP TABLE spans"))
+        conn.execute(text("DROP TABLE traces"))
     for stream in (False, True, False):
         r = app.client.post("/v1/responses", json={"input": "still works", "stream": stream})
         assert r.status_code == 200

@@ -19,7 +19,7 @@ def rows_of(record: TraceRecord | SpanRecord, json_columns: tuple[str, ...]) -> 
     """The row a caller of the fast path builds: every column, JSON columns as JSON text."""
     row = record.model_dump(mode="json")
     for name in json_columns:
-        row[name] = json_text(row[name])
+        row[name] = json_text(row[name]) if row.get(name) is not None else None
     return row
 
 
@@ -94,6 +94,19 @@ def test_rows_are_idempotent_and_the_last_trace_row_wins(store: SqlStore) -> Non
     stored, stored_spans = store.get_trace(record.trace_id)
     assert stored.status is TraceStatus.CANCELLED
     assert len(stored_spans) == 2
+
+
+def test_a_root_span_kept_in_its_trace_row_reads_back_among_the_spans(store: SqlStore) -> None:
+    record, (root, child) = full_trace()
+    row = rows_of(record, TRACE_JSON_COLUMNS)
+    inline = root.model_dump(mode="json", exclude={"trace_id"})
+    row["root_span"] = json_text({**inline, "attributes": {"tags": ("x",)}})  # tuples: OpenTelemetry's
+    store.log_trace_rows([row], [rows_of(child, SPAN_JSON_COLUMNS)])
+    store.log_trace_rows([row], [])  # replayed: still one root
+    stored, stored_spans = store.get_trace(record.trace_id)
+    assert stored == record
+    assert stored_spans == [root.model_copy(update={"attributes": {"tags": ["x"]}}), child]
+    assert store.search_traces()[0] == [record]  # listing does not carry the root span
 
 
 def test_rows_link_the_prompt_versions_a_trace_loaded(store: SqlStore) -> None:
