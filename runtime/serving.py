@@ -233,7 +233,11 @@ class AgentService:
             for item in response.output:
                 if item.get("type", "message") == "message":
                     call.output_text.append(content_text(item.get("content")))
-            self._usage(call, request, response.usage.model_dump() if response.usage else None)
+            usage = response.usage
+            if usage is not None:  # read, not dumped: only the two counts are needed
+                call.input_tokens, call.output_tokens = usage.input_tokens, usage.output_tokens
+            else:
+                self._usage(call, request, None)
             return response
         finally:
             deadline.cancel()
