@@ -229,8 +229,8 @@ def test_attach_through_the_registry_reaches_a_running_server(
         ask(url, "mail me at a@b.co")
         return bool(assessments(url, name="no_pii"))
 
-    assert wait_until(scored, timeout=15, interval=0.2)
-    assert wait_until(lambda: bool(assessments(url, name="latency_slo")), timeout=10)
+    assert wait_until(scored, timeout=30, interval=0.2)
+    assert wait_until(lambda: bool(assessments(url, name="latency_slo")), timeout=30)
     assert assessments(url, name="no_pii")[0]["value"] is False
     assert main(["evaluate", "attached", uri, "--json", *store]) == 0
     listed = json.loads(capsys.readouterr().out)

@@ -80,7 +80,8 @@ def mlflow_model(tmp_path: Path) -> Path:
 def test_an_mlflow_logged_folder_serves_on_both_endpoints_with_streaming(mlflow_model: Path) -> None:
     settings = Settings(model=str(mlflow_model), sse_ping_interval=0)
     with serve_app(create_app(settings)) as url:
-        r = httpx.post(url + "/invocations", json={"input": [{"role": "user", "content": "hello there"}]})
+        first = {"input": [{"role": "user", "content": "hello there"}]}
+        r = httpx.post(url + "/invocations", json=first, timeout=60)  # the first call may import mlflow
         assert r.status_code == 200, r.text
         assert r.json()["output"][0]["content"][0]["text"] == "HELLO THERE"
         assert r.json()["custom_outputs"] == {"via": "mlflow"}
