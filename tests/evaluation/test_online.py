@@ -225,12 +225,12 @@ def test_attach_through_the_registry_reaches_a_running_server(
     assert main(["evaluate", "attach", uri, "--scorer", 'latency_slo:{"max_ms": 60000}', *store]) == 0
     assert "attached no_pii" in capsys.readouterr().out
 
-    def scored() -> bool:  # the server reads attachments every 0.1 s; scoring follows each request
-        ask(url, "mail me at a@b.co")
-        return bool(assessments(url, name="no_pii"))
+    def scored(name: str) -> bool:  # the server reads attachments every 0.1 s; scoring follows each request
+        ask(url, "mail me at a@b.co")  # asked again each time: one read may see only the first attachment
+        return bool(assessments(url, name=name))
 
-    assert wait_until(scored, timeout=30, interval=0.2)
-    assert wait_until(lambda: bool(assessments(url, name="latency_slo")), timeout=30)
+    assert wait_until(lambda: scored("no_pii"), timeout=30, interval=0.2)
+    assert wait_until(lambda: scored("latency_slo"), timeout=30, interval=0.2)
     assert assessments(url, name="no_pii")[0]["value"] is False
     assert main(["evaluate", "attached", uri, "--json", *store]) == 0
     listed = json.loads(capsys.readouterr().out)
