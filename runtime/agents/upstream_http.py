@@ -19,12 +19,14 @@ import threading
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from runtime.errors import AgentError
+
+if TYPE_CHECKING:  # httpx is imported where it is used: it is a tenth of the server's cold start
+    import httpx
 
 __all__ = [
     "SSEPayloads",
@@ -139,6 +141,8 @@ class UpstreamClient:
     """Calls one OpenAI-compatible base URL; shared by every request an agent serves."""
 
     def __init__(self, base_url: str, api_key: str | None, timeout: float) -> None:
+        import httpx  # here, not at the top: a server that builds no LLM agent does not import it
+
         self.base_url = base_url.rstrip("/")
         url = httpx.URL(self.base_url)
         self.where = f"{url.host}:{url.port}" if url.port else url.host  # never the userinfo
@@ -155,6 +159,8 @@ class UpstreamClient:
 
     def client(self) -> httpx.AsyncClient:
         """This loop's pooled client. Limits match the runtime's default concurrency (512 requests)."""
+        import httpx
+
         loop = asyncio.get_running_loop()
         with self._lock:
             client = self._clients.get(loop)
@@ -185,6 +191,8 @@ class UpstreamClient:
         return UpstreamError(message, upstream_status=status)
 
     def _translate(self, exc: httpx.HTTPError) -> UpstreamError:
+        import httpx
+
         if isinstance(exc, httpx.TimeoutException):
             return self.error(f"did not answer within {self.timeout:g} s ({type(exc).__name__})")
         return self.error(f"could not be reached: {type(exc).__name__}: {_quote(str(exc))}")
@@ -206,6 +214,8 @@ class UpstreamClient:
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """POST and return the JSON object answered; any failure is an :class:`UpstreamError`."""
+        import httpx
+
         try:
             async with self.client().stream("POST", self.base_url + path, json=payload) as response:
                 await self._check(response)
@@ -225,6 +235,8 @@ class UpstreamClient:
     @asynccontextmanager
     async def stream(self, path: str, payload: dict[str, Any]) -> AsyncIterator[SSEPayloads]:
         """POST a streaming request; the block iterates its payloads, leaving it aborts what is unread."""
+        import httpx
+
         client = self.client()
         try:
             request = client.build_request("POST", self.base_url + path, json=payload)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import JsonValue
 
 from runtime.evaluation.judge_prompts import PromptSource, StaticPrompts
+
+if TYPE_CHECKING:  # httpx is imported where it is used: servers that never judge do not pay for it
+    import httpx
 
 __all__ = ["JudgeClient", "JudgeConfig", "JudgeError", "JudgeReply"]
 
@@ -121,6 +123,8 @@ class JudgeClient:
         return f"JudgeClient({self.config.base_url!r}, model={self.config.model!r})"
 
     def _client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        import httpx
+
         if self._http is None or self._slots is None:
             headers = {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
             self._http = httpx.AsyncClient(
@@ -151,6 +155,8 @@ class JudgeClient:
         return self._reply(response, attempts)
 
     async def _post(self, http: httpx.AsyncClient, body: dict[str, Any]) -> tuple[httpx.Response, int]:
+        import httpx
+
         attempt = 0
         while True:
             attempt += 1
