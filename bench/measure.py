@@ -126,19 +126,25 @@ def first_request_ms(server: RunningServer, scenario: Scenario) -> float | None:
     path = scenario.path(server.spec)
     if path is None:
         return None
-    conn = http.client.HTTPConnection(LOOPBACK, server.port, timeout=_EXTRA_TIMEOUT_S)
     started = time.perf_counter()
+    answer = _fetch(server, "POST", path, scenario.body(server.spec))
+    if answer is None:
+        return None
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _fetch(server: RunningServer, method: str, path: str, body: str | None = None) -> bytes | None:
+    """One request on a fresh connection: the body of a 200 answer, else None."""
+    conn = http.client.HTTPConnection(LOOPBACK, server.port, timeout=_EXTRA_TIMEOUT_S)
     try:
-        conn.request("POST", path, scenario.body(server.spec), {"Content-Type": "application/json"})
+        conn.request(method, path, body, {"Content-Type": "application/json"} if body is not None else {})
         response = conn.getresponse()
-        response.read()
+        payload = response.read()
     except OSError:
         return None
     finally:
         conn.close()
-    if response.status != 200:
-        return None
-    return round((time.perf_counter() - started) * 1000, 2)
+    return payload if response.status == 200 else None
 
 
 def deferred_cpu(server: RunningServer, tail: float) -> float:
@@ -157,17 +163,10 @@ _SPAN_COUNTERS = {
 def span_counts(server: RunningServer) -> dict[str, int] | None:
     """Spans the runtime wrote to its store and spans it dropped (its ``/metrics``), after the load and
     its tail: tracing that keeps up drops none, and a high request rate bought by dropping spans shows."""
-    conn = http.client.HTTPConnection(LOOPBACK, server.port, timeout=_EXTRA_TIMEOUT_S)
-    try:
-        conn.request("GET", "/metrics")
-        response = conn.getresponse()
-        text = response.read().decode()
-    except OSError:
+    payload = _fetch(server, "GET", "/metrics")
+    if payload is None:
         return None
-    finally:
-        conn.close()
-    if response.status != 200:
-        return None
+    text = payload.decode()
     counts = dict.fromkeys(_SPAN_COUNTERS.values(), 0)
     for line in text.splitlines():
         name = line.split("{", 1)[0].split(" ", 1)[0]

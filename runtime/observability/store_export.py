@@ -132,26 +132,22 @@ class StoreSpanProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._stopping or not span.context.trace_flags.sampled:
-            return
-        queue = self._queue
-        if len(queue) >= self._max_queue:
-            self._drop("queue_full", 1)
-            return
-        queue.append(span)
-        if len(queue) == self._max_batch:  # once per batch: the worker drains the whole queue
-            self._wake.set()
+        if span.context.trace_flags.sampled:
+            self._enqueue(span)
 
     def on_end_root(self, record: RootRecord) -> None:
         """A request's root span as a plain record, when this exporter is the only one that wants roots."""
+        self._enqueue(record)
+
+    def _enqueue(self, item: ReadableSpan | RootRecord) -> None:
         if self._stopping:
             return
         queue = self._queue
         if len(queue) >= self._max_queue:
             self._drop("queue_full", 1)
             return
-        queue.append(record)
-        if len(queue) == self._max_batch:
+        queue.append(item)
+        if len(queue) == self._max_batch:  # once per batch: the worker drains the whole queue
             self._wake.set()
 
     # -- observability of the exporter itself ---------------------------------------------------------------

@@ -8,23 +8,16 @@ from typing import Any
 
 import orjson
 from sse_starlette.sse import SendTimeoutError
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from runtime.config import Settings
-from runtime.ids import hex_id
 from runtime.protocol.call import Call
 from runtime.streaming.eventsource import EventStream
 
 log = logging.getLogger("runtime.routes")
 
-__all__ = ["json_response", "model_headers", "request_id_of", "send_sse"]
-
-
-def request_id_of(request: Request) -> str:
-    rid = request.scope.get("state", {}).get("request_id")
-    return rid if isinstance(rid, str) else hex_id(8)
+__all__ = ["json_response", "model_headers", "send_sse"]
 
 
 def model_headers(call: Call) -> dict[str, str]:
