@@ -27,7 +27,7 @@ from runtime.agents.chat import content_text, last_user_text
 from runtime.agents.runner import AgentRunner
 from runtime.canary.router import ROUTE_KEY, Assignment, shadow_call
 from runtime.errors import AgentError, RuntimeErrorBase, Timeout
-from runtime.ids import hex_id
+from runtime.ids import trace_hex
 from runtime.protocol.agent import (
     CompletedEvent,
     ErrorEvent,
@@ -162,7 +162,7 @@ class AgentService:
             endpoint=endpoint,
             stream=stream,
             model=self.slot.current.info,
-            trace_id=hex_id(16),
+            trace_id=trace_hex(),
         )
         if request.context is not None:
             call.session_id = request.context.conversation_id
@@ -195,7 +195,7 @@ class AgentService:
             return
         challenger: LoadedAgent = route.shadow
         copy = request.model_copy(deep=True)
-        shadow = shadow_call(call, route, challenger.info, hex_id(16))
+        shadow = shadow_call(call, route, challenger.info, trace_hex())
         route.mirror.spawn(lambda: self._shadow(copy, shadow))
 
     async def _shadow(self, request: ResponsesAgentRequest, call: Call) -> None:

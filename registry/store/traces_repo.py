@@ -35,7 +35,14 @@ from registry.store.engine import Database
 from registry.store.tables import lineage_edges, spans, traces
 from registry.uris import PromptVersionURI, parse_prompt_uri
 
-__all__ = ["SPAN_JSON_COLUMNS", "TRACE_JSON_COLUMNS", "TraceStats", "TracesRepo", "json_text"]
+__all__ = [
+    "SPAN_JSON_COLUMNS",
+    "TRACE_JSON_COLUMNS",
+    "TraceStats",
+    "TracesRepo",
+    "json_text",
+    "root_span_record",
+]
 
 MAX_PAGE = 1000
 _MS = 1_000_000
@@ -87,6 +94,28 @@ def _span_row(span: SpanRecord) -> dict[str, Any]:
     for name in SPAN_JSON_COLUMNS:
         row[name] = json_text(row[name])
     return row
+
+
+def _decoded(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str) else value  # drivers that hand JSON back as text
+
+
+def root_span_record(root: dict[str, Any], trace: Mapping[str, Any]) -> SpanRecord:
+    """The root span kept in a trace row. It may leave out what the row holds already: its start and end
+    (the trace's), its parent (none) and, when it says ``inherit_attributes``, the attributes in the row's
+    ``attributes`` column (its own win): the span writer keeps each value once, as the row is most of what
+    it writes per request."""
+    values = {
+        "parent_span_id": None,
+        "start_ns": trace["start_time_ns"],
+        "end_ns": trace["end_time_ns"],
+        **root,
+        "trace_id": trace["trace_id"],
+    }
+    if values.pop("inherit_attributes", False):
+        inherited = _decoded(trace.get("attributes")) or {}
+        values["attributes"] = {**inherited, **(root.get("attributes") or {})}
+    return SpanRecord.model_validate(values)
 
 
 def _prompts_of(rows: Iterable[Mapping[str, Any]]) -> Iterable[tuple[str, Iterable[str]]]:
@@ -231,11 +260,9 @@ class TracesRepo:
             ).mappings()
             found = [SpanRecord.model_validate(dict(s)) for s in span_rows]
         fields = dict(row)
-        root = fields.pop(_ROOT_SPAN, None)
-        if isinstance(root, str):  # a driver that hands JSON back as text
-            root = orjson.loads(root)
+        root = _decoded(fields.pop(_ROOT_SPAN, None))
         if isinstance(root, dict) and all(s.span_id != root.get("span_id") for s in found):
-            found.append(SpanRecord.model_validate({**root, "trace_id": trace_id}))
+            found.append(root_span_record(root, fields))
             found.sort(key=lambda s: (s.start_ns, s.span_id))
         return TraceRecord.model_validate(fields), found
 

@@ -57,8 +57,8 @@ TraceRows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}  # opentelemetry.trace.StatusCode values
 _RESOURCE_KEYS = (a.SERVICE_NAME, a.SERVICE_VERSION, a.HOST_NAME, a.RUNTIME_VERSION)
-# Root attributes that become trace columns; the trace row's ``attributes`` keep the rest (the root's span
-# row keeps them all), so the trace row does not carry, and encode, everything twice.
+# Root attributes that become trace columns; the trace row's ``attributes`` keep the rest, and the root span
+# kept in the row only these (it inherits the rest), so no value is encoded and written twice but these.
 _PROMOTED = frozenset(
     {
         a.REQUEST_PREVIEW,
@@ -156,7 +156,24 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _trace_row(span: CompactSpan, trace_id: str, resource: Mapping[str, Any]) -> dict[str, Any]:
+def _root_span(fields: dict[str, Any], attrs: Mapping[str, Any], events: list[dict[str, Any]]) -> str:
+    """A request's root span as its trace row keeps it: one JSON value (tuples, OpenTelemetry's sequences,
+    become lists) holding only what the row does not already hold (see ``get_trace``): no start, end or
+    parent, and of the attributes only those with a column of their own or whose key a resource attribute
+    took in the row's ``attributes``; the rest it inherits from there."""
+    del fields["start_ns"], fields["end_ns"], fields["parent_span_id"]
+    own = {k: v for k, v in attrs.items() if k in _PROMOTED or k in _RESOURCE_KEYS}
+    return json_text({**fields, "attributes": own, "events": events, "inherit_attributes": True})
+
+
+def _trace_row(
+    span: CompactSpan,
+    trace_id: str,
+    resource: Mapping[str, Any],
+    fields: dict[str, Any],
+    events: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The trace row of a request's root span, the span itself kept in it rather than as a spans row."""
     _, _, _, _, start, end, status_code, _, attrs, _, _ = span
     get = attrs.get
     ttft = get(a.TIME_TO_FIRST_TOKEN)
@@ -194,6 +211,7 @@ def _trace_row(span: CompactSpan, trace_id: str, resource: Mapping[str, Any]) ->
         "prompts": json_text([str(p) for p in prompts])
         if isinstance(prompts, tuple | list) and prompts
         else "[]",
+        "root_span": _root_span(fields, attrs, events),
     }
 
 
@@ -217,11 +235,7 @@ def to_rows(batch: SpanBatch) -> TraceRows:
         }
         event_list = [{"name": n, "time_ns": t, "attributes": e} for n, t, e in events] if events else []
         if parent_id is None and a.ENDPOINT in attrs:
-            # A request's root: in its trace row, one JSON value (tuples, OpenTelemetry's sequences, become
-            # lists), not a spans row of its own.
-            trace_row = _trace_row(span, trace_id, resources[res])
-            trace_row["root_span"] = json_text({**fields, "attributes": attrs, "events": event_list})
-            trace_rows.append(trace_row)
+            trace_rows.append(_trace_row(span, trace_id, resources[res], fields, event_list))
             continue
         fields["trace_id"] = trace_id
         fields["attributes"] = json_text(attrs)

@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind
 
 from registry.entities import SpanRecord, TraceRecord, TraceStatus
 from registry.store import SqlStore
+from registry.store.traces_repo import root_span_record
 from runtime.observability import attributes as a
 from runtime.observability.records import compact, to_rows
 from runtime.observability.store_export import StoreSpanProcessor
@@ -178,8 +179,10 @@ def test_rows_are_valid_records() -> None:
             span.add_event("retry", {"attempt": 2, "codes": (500, 503)})
 
     traces, spans = to_rows(compact(finished_spans(request)))
-    [root] = [json.loads(t.pop("root_span")) for t in traces]  # the root span, kept in its trace row
-    assert SpanRecord.model_validate({**root, "trace_id": traces[0]["trace_id"]}).name == "invoke_agent bot"
+    [root] = [root_span_record(json.loads(t.pop("root_span")), t) for t in traces]  # kept in its trace row
+    assert root.name == "invoke_agent bot" and root.parent_span_id is None
+    assert root.start_ns == traces[0]["start_time_ns"] and root.attributes[a.ENDPOINT] == "/v1/responses"
+    assert root.attributes["service.name"]  # the attributes the row keeps, inherited
     [trace] = [TraceRecord.model_validate(decoded(t, "attributes", "prompts")) for t in traces]
     assert trace.status is TraceStatus.OK and trace.model_version == 2 and trace.endpoint == "/v1/responses"
     assert trace.attributes["service.name"]  # resource attributes join the trace row

@@ -109,6 +109,22 @@ def test_a_root_span_kept_in_its_trace_row_reads_back_among_the_spans(store: Sql
     assert store.search_traces()[0] == [record]  # listing does not carry the root span
 
 
+def test_a_root_span_in_its_trace_row_may_leave_out_what_the_row_holds(store: SqlStore) -> None:
+    """The span writer's compact form: no start, end or parent (the trace's), and attributes inherited from
+    the row's ``attributes`` column, the span's own winning."""
+    record, (root, _) = full_trace()
+    record = record.model_copy(update={"attributes": {"host.name": "vm", "shared": "row"}})
+    row = rows_of(record, TRACE_JSON_COLUMNS)
+    compact = root.model_dump(mode="json", exclude={"trace_id", "start_ns", "end_ns", "parent_span_id"})
+    compact |= {"attributes": {"shared": "span", "own": 1}, "inherit_attributes": True}
+    row["root_span"] = json_text(compact)
+    store.log_trace_rows([row], [])
+    _, [stored] = store.get_trace(record.trace_id)
+    assert stored.start_ns == record.start_time_ns and stored.end_ns == record.end_time_ns
+    assert stored.parent_span_id is None and stored.span_id == root.span_id
+    assert stored.attributes == {"host.name": "vm", "shared": "span", "own": 1}
+
+
 def test_rows_link_the_prompt_versions_a_trace_loaded(store: SqlStore) -> None:
     record, _ = full_trace()
     store.log_trace_rows([rows_of(record, TRACE_JSON_COLUMNS)], [])
