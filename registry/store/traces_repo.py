@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -166,7 +167,11 @@ class _Prepared:
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """One ``executemany`` on the driver: no per-row bind processing (the rows hold driver values)."""
         order = self.positions
-        params = [tuple(row[name] for name in order) for row in rows] if order is not None else list(rows)
+        if order is None:
+            params: list[Any] = list(rows)
+        else:
+            values = operator.itemgetter(*order)  # a row's values in order, in one C call
+            params = [values(row) for row in rows] if len(order) > 1 else [(row[order[0]],) for row in rows]
         conn.exec_driver_sql(self.sql, params)  # a list of rows: executemany
 
 

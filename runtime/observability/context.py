@@ -9,9 +9,13 @@ apps in one process (tests, a canary pair) each keep their own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, Tracer
+
+if TYPE_CHECKING:
+    from runtime.observability.usage import TraceUsage
 
 __all__ = ["REQUEST_KEY", "RequestTracing", "current_request"]
 
@@ -24,6 +28,9 @@ class RequestTracing:
     capture_content: bool
     root: Span
     prompts: list[str] = field(default_factory=list)
+    # The token usage of the spans inside the request, from the first one that starts (see
+    # :class:`~runtime.observability.usage.UsageCollector`); None while the request has none.
+    usage: TraceUsage | None = None
 
 
 def current_request() -> RequestTracing | None:

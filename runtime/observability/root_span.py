@@ -67,13 +67,29 @@ def _clean(value: Any) -> Any:
 
 
 class RootSpan(Span):
-    __slots__ = ("_context", "_ended", "attributes", "events", "name", "start_ns", "status")
+    __slots__ = (
+        "_context",
+        "_ended",
+        "attributes",
+        "events",
+        "name",
+        "sampled",
+        "span_id",
+        "start_ns",
+        "status",
+        "trace_id",
+    )
 
     kind = SpanKind.SERVER
 
-    def __init__(self, name: str, context: SpanContext, attributes: dict[str, Any], start_ns: int) -> None:
+    def __init__(
+        self, name: str, trace_id: int, sampled: bool, attributes: dict[str, Any], start_ns: int
+    ) -> None:
         self.name = name
-        self._context = context
+        self.trace_id = trace_id
+        self.span_id = random.getrandbits(64) or 1
+        self.sampled = sampled
+        self._context: SpanContext | None = None  # built when asked for: most requests never ask
         self.attributes = attributes
         self.start_ns = start_ns
         self.events: list[Event] | None = None  # most requests add none: no list until one is added
@@ -83,7 +99,11 @@ class RootSpan(Span):
     # -- the OpenTelemetry API, for code running inside the request ------------------------------------------
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        context = self._context
+        if context is None:
+            flags = _FLAGS_SAMPLED if self.sampled else _FLAGS_UNSAMPLED
+            context = self._context = SpanContext(self.trace_id, self.span_id, False, flags)
+        return context
 
     def is_recording(self) -> bool:
         return not self._ended
@@ -142,11 +162,11 @@ class RootSpan(Span):
         builds for span processors, made cheaper (a tuple, the attributes not copied) for when the store
         is the only one that wants root spans."""
         self._ended = True
-        status, context = self.status, self._context
+        status = self.status
         events = self.events
         return (
-            context.trace_id,
-            context.span_id,
+            self.trace_id,
+            self.span_id,
             None,
             self.name,
             self.start_ns,
@@ -163,7 +183,7 @@ class RootSpan(Span):
         self._ended = True
         return ReadableSpan(
             name=self.name,
-            context=self._context,
+            context=self.get_span_context(),
             parent=None,
             resource=resource,
             attributes=self.attributes,

@@ -46,7 +46,7 @@ from runtime.observability.context import REQUEST_KEY, RequestTracing
 from runtime.observability.metrics import RequestSeries, RuntimeMetrics
 from runtime.observability.records import RootRecord
 from runtime.observability.root_span import RootSpan, root_context
-from runtime.observability.usage import TraceUsage, UsageCollector
+from runtime.observability.usage import UsageCollector
 from runtime.protocol.call import Call, CallStatus
 
 __all__ = ["PREVIEW_CHARS", "RequestTelemetry", "SpanPipeline"]
@@ -114,21 +114,13 @@ class RootSink(Protocol):
 
 
 class _Handle:
-    __slots__ = ("request", "sampled", "series", "span", "token", "usage")
+    __slots__ = ("request", "sampled", "series", "span", "token")
 
-    def __init__(
-        self,
-        series: RequestSeries | None,
-        span: RootSpan | None = None,
-        token: Token[otel_context.Context] | None = None,
-        usage: TraceUsage | None = None,
-        request: RequestTracing | None = None,
-    ) -> None:
+    def __init__(self, series: RequestSeries | None) -> None:
         self.series = series
-        self.span = span
-        self.token = token
-        self.usage = usage
-        self.request = request
+        self.span: RootSpan | None = None
+        self.token: Token[otel_context.Context] | None = None
+        self.request: RequestTracing | None = None
         self.sampled = False
 
 
@@ -202,10 +194,7 @@ class RequestTelemetry:
         current: OtelSpan
         if decision is not Decision.DROP:
             handle.sampled = decision is Decision.RECORD_AND_SAMPLE
-            context = root_context(trace_id, handle.sampled)
-            current = handle.span = RootSpan(shape.name, context, attrs, call.started_ns)
-            if self.usage is not None:
-                handle.usage = self.usage.watch(trace_id)
+            current = handle.span = RootSpan(shape.name, trace_id, handle.sampled, attrs, call.started_ns)
         else:
             current = NonRecordingSpan(root_context(trace_id, sampled=False))
         request = handle.request = RequestTracing(spans.tracer, self.capture_content, current)
@@ -216,8 +205,9 @@ class RequestTelemetry:
             return
         try:
             latency = (call.ended or time.perf_counter()) - call.started
-            if handle.usage is not None:
-                self._usage_from_spans(call, handle)
+            request = handle.request
+            if request is not None and request.usage is not None:
+                self._usage_from_spans(call, request)
             ttft = call.ttft_s
             tpot = _time_per_output_token(call, latency, ttft)
             if handle.span is not None:
@@ -231,11 +221,12 @@ class RequestTelemetry:
             _detach(handle.token)
             handle.token = None
 
-    def _usage_from_spans(self, call: Call, handle: _Handle) -> None:
-        assert handle.usage is not None and handle.span is not None and self.usage is not None
-        self.usage.release(handle.span.get_span_context().trace_id)
+    def _usage_from_spans(self, call: Call, request: RequestTracing) -> None:
+        assert request.usage is not None
+        if self.usage is not None:
+            self.usage.release(request.root.get_span_context().trace_id)
         if call.usage_estimated:
-            totals = handle.usage.totals()
+            totals = request.usage.totals()
             if totals is not None:
                 call.input_tokens, call.output_tokens = totals
                 call.usage_estimated = False

@@ -9,10 +9,11 @@ Only traces that a request is watching cost more than one dict lookup per span.
 
 from __future__ import annotations
 
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from runtime.observability import attributes as a
+from runtime.observability.context import REQUEST_KEY, RequestTracing
 
 __all__ = ["TraceUsage", "UsageCollector"]
 
@@ -67,18 +68,22 @@ def _int(value: object) -> int:
 
 
 class UsageCollector(SpanProcessor):
+    """Collects, per request, the finished spans inside it. A request costs nothing here until a span
+    starts inside it: that span's start finds the request in its parent context and
+    opens the request's :class:`TraceUsage`; the telemetry releases it when the request ends."""
+
     def __init__(self) -> None:
         self._watched: dict[int, TraceUsage] = {}
-
-    def watch(self, trace_id: int) -> TraceUsage:
-        usage = self._watched[trace_id] = TraceUsage()
-        return usage
 
     def release(self, trace_id: int) -> None:
         self._watched.pop(trace_id, None)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
+        request = get_value(REQUEST_KEY, parent_context)
+        if not isinstance(request, RequestTracing) or request.usage is not None:
+            return  # outside a request, or its usage is open already
+        # setdefault: two spans starting at once on two threads still share one TraceUsage
+        request.usage = self._watched.setdefault(span.get_span_context().trace_id, TraceUsage())
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from runtime.app import create_app
 from runtime.observability import attributes as a
 from runtime.observability.records import compact, to_rows
-from runtime.observability.root_span import RootSpan, root_context
+from runtime.observability.root_span import RootSpan
 from runtime.observability.telemetry import RequestTelemetry
 from tests.observability.conftest import observability_of, settings_for
 from tests.serving.agents import AsyncEcho, loaded
@@ -27,7 +27,7 @@ SCOPE = InstrumentationScope("runtime")
 
 def failed_root() -> RootSpan:
     attrs: dict[str, Any] = {a.ENDPOINT: "/invocations", a.AGENT_NAME: "bot", a.STATUS: "ERROR", "k": (1, 2)}
-    span = RootSpan("invoke_agent bot", root_context(0xABC, sampled=True), attrs, 1_000)
+    span = RootSpan("invoke_agent bot", 0xABC, True, attrs, 1_000)
     span.record_exception(ValueError("boom"), timestamp=5_000)
     span.set_attribute("extra", "yes")
     span.set_status(Status(StatusCode.ERROR, "boom"))
@@ -37,7 +37,7 @@ def failed_root() -> RootSpan:
 def test_a_root_record_gives_the_rows_its_readable_span_gives() -> None:
     """Guards the shortcut: ``RootSpan.record`` must say to the store what ``RootSpan.finish`` says."""
     recorded, finished = failed_root(), failed_root()
-    finished._context = recorded._context  # the same span, recorded twice
+    finished.span_id = recorded.span_id  # the same span, recorded twice
     via_record = to_rows(compact([recorded.record(9_000, RESOURCE)]))
     via_span = to_rows(compact([finished.finish(9_000, RESOURCE, SCOPE)]))
     assert via_record == via_span
