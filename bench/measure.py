@@ -18,17 +18,26 @@ from typing import Any
 
 from bench.loadgen import LoadSpec
 from bench.options import BenchOptions
-from bench.procfs import machine_busy_seconds
+from bench.procfs import machine_busy_seconds, process_tree
 from bench.scenarios import Scenario
 from bench.servers import LOOPBACK, RunningServer
 from bench.stats import median_or_none
 
-__all__ = ["LoadgenError", "deferred_cpu", "first_request_ms", "measure", "slow_streams", "span_counts"]
+__all__ = [
+    "LoadgenError",
+    "deferred_cpu",
+    "first_request_ms",
+    "measure",
+    "settle",
+    "slow_streams",
+    "span_counts",
+]
 
 _MB = 1024 * 1024
 _CPUS = os.cpu_count() or 1
 _EXTRA_TIMEOUT_S = 60.0
 _SAMPLE_S = 0.25
+_SETTLED_S = 1.0
 
 
 class LoadgenError(Exception):
@@ -175,8 +184,24 @@ def span_counts(server: RunningServer) -> dict[str, int] | None:
     return counts
 
 
+def settle(server: RunningServer, timeout: float = 8.0) -> None:
+    """Wait until the server's process tree has kept the same members for a second (after a first request
+    the runtime starts its trace writer process, which takes most of a second), at most ``timeout``."""
+    members, steady_since = process_tree(server.pid), time.monotonic()
+    deadline = steady_since + timeout
+    while time.monotonic() < deadline and time.monotonic() - steady_since < _SETTLED_S:
+        time.sleep(_SAMPLE_S)
+        now = process_tree(server.pid)
+        if now != members:
+            members, steady_since = now, time.monotonic()
+
+
 def slow_streams(server: RunningServer, path: str, body: str, streams: int, deltas: int) -> dict[str, Any]:
-    """``streams`` concurrent streams of ``deltas`` deltas at 10/s: errors, lateness, memory per stream."""
+    """``streams`` concurrent streams of ``deltas`` deltas at 10/s: errors, lateness, memory per stream.
+
+    Memory per stream is the growth of the server's resident memory (its whole process tree) while the
+    streams are open, from a server that has served a request already (see :func:`settle`): what it
+    starts once (the runtime's trace writer) is not memory per stream."""
     time.sleep(0.5)
     rss_before, _ = server.rss()
     stream_s = deltas * 0.1

@@ -17,7 +17,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.measure import LoadgenError, deferred_cpu, first_request_ms, measure, slow_streams, span_counts
+from bench.measure import (
+    LoadgenError,
+    deferred_cpu,
+    first_request_ms,
+    measure,
+    settle,
+    slow_streams,
+    span_counts,
+)
 from bench.options import BenchOptions
 from bench.procfs import process_tree
 from bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
@@ -115,6 +123,8 @@ def _slow_one(spec: ServerSpec, options: BenchOptions, workdir: Path) -> dict[st
     path = scenario.path(spec)
     assert path is not None
     try:
+        first_request_ms(server, SCENARIOS["responses"])  # what a server starts once, started before
+        settle(server)
         result = slow_streams(server, path, scenario.body(spec), options.slow_streams, options.slow_deltas)
         record.update(result)
         record["deferred_cpu_s"] = deferred_cpu(server, options.tail)
