@@ -17,7 +17,7 @@ instead of two halves the writer's work. Every other span becomes a span row.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from registry.entities import TraceStatus
 from registry.store.traces_repo import json_text
@@ -45,13 +45,63 @@ CompactEvent = tuple[str, int, Mapping[str, Any]]
 CompactSpan = tuple[
     int, int, int | None, str, int, int | None, str, str | None, dict[str, Any], tuple[CompactEvent, ...], int
 ]
-# A request's root span as the telemetry hands it to the store exporter directly: a compact span whose last
-# item is the span's resource itself (``compact`` turns it into an index).
-RootRecord = tuple[
-    int, int, None, str, int, int, str, str | None, dict[str, Any], tuple[CompactEvent, ...], "Resource"
+# What a request's root span says beyond the attributes it shares with every request of its model and
+# endpoint, in this order: request id, session, user, request preview, status, output events, input tokens,
+# output tokens, usage estimated, time to first token, time per output token, response preview, prompts,
+# error type, error message (see :func:`root_attributes`).
+RootFields = tuple[
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str,
+    int,
+    int | None,
+    int | None,
+    bool,
+    float | None,
+    float | None,
+    str | None,
+    tuple[str, ...] | None,
+    str | None,
+    str | None,
 ]
-# (resource attributes, spans): resources are few (one per tracer provider), so each is sent once per batch.
-SpanBatch = tuple[list[dict[str, Any]], list[CompactSpan]]
+# A request's root span as the telemetry hands it to the store exporter directly: (trace id, span id, name,
+# start ns, end ns, status code name, status message, shared attributes, fields, attributes set by code
+# inside the request or None, events, resource). Its attributes are built from the last four parts only
+# where they are written, by :func:`root_attributes`: in the writer process, not on the request path.
+RootRecord = tuple[
+    int,
+    int,
+    str,
+    int,
+    int,
+    str,
+    str | None,
+    dict[str, Any],
+    RootFields,
+    dict[str, Any] | None,
+    tuple[CompactEvent, ...],
+    "Resource",
+]
+# A root record in a batch: its shared attributes and resource replaced by their indexes in the batch.
+CompactRoot = tuple[
+    int,
+    int,
+    str,
+    int,
+    int,
+    str,
+    str | None,
+    int,
+    RootFields,
+    dict[str, Any] | None,
+    tuple[CompactEvent, ...],
+    int,
+]
+# (shared attribute sets, spans): resources and roots' shared attributes are few (one per tracer provider,
+# one per model and endpoint), so each is sent once per batch and the spans refer to it by index.
+SpanBatch = tuple[list[dict[str, Any]], list[CompactSpan | CompactRoot]]
 # (trace rows, span rows) for SqlStore.log_trace_rows
 TraceRows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
@@ -83,6 +133,7 @@ _PROMOTED = frozenset(
 _KEPT_BY_ROOT = _PROMOTED | frozenset(_RESOURCE_KEYS)  # what a root span kept in its trace row holds itself
 _TRACE_STATUSES = {s.value: s.value for s in TraceStatus}
 _NO_EVENTS: tuple[CompactEvent, ...] = ()
+_ROOT_RECORD_LENGTH = 12  # a CompactRoot; a CompactSpan has 11 items
 
 
 def trace_id_hex(trace_id: int) -> str:
@@ -92,32 +143,92 @@ def trace_id_hex(trace_id: int) -> str:
 # -- exporter thread ----------------------------------------------------------------------------------------
 
 
+def root_attributes(
+    shared: Mapping[str, Any], fields: RootFields, own: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The attributes of a request's root span: ``shared`` (its model's and endpoint's), then what is known
+    when the request starts, then what code inside the request set (``own``), then what the end tells;
+    later ones win, as they would have had each been set on the span when it became known."""
+    (
+        request_id,
+        session,
+        user,
+        request_preview,
+        status,
+        output_events,
+        tokens_in,
+        tokens_out,
+        estimated,
+        ttft,
+        tpot,
+        response_preview,
+        prompts,
+        error_type,
+        error_message,
+    ) = fields
+    attrs = dict(shared)
+    attrs[a.REQUEST_ID] = request_id
+    _set_present(
+        attrs,
+        (a.CONVERSATION_ID, session or None),
+        (a.USER_ID, user or None),
+        (a.REQUEST_PREVIEW, request_preview or None),
+    )
+    if own:
+        attrs.update(own)
+    attrs[a.STATUS] = status
+    attrs[a.OUTPUT_EVENTS] = output_events
+    counted = tokens_in is not None or tokens_out is not None
+    _set_present(
+        attrs,
+        (a.USAGE_INPUT_TOKENS, tokens_in),
+        (a.USAGE_OUTPUT_TOKENS, tokens_out),
+        (a.USAGE_TOTAL_TOKENS, (tokens_in or 0) + (tokens_out or 0) if counted else None),
+        (a.USAGE_ESTIMATED, estimated),
+        (a.TIME_TO_FIRST_TOKEN, ttft),
+        (a.TIME_PER_OUTPUT_TOKEN, tpot),
+        (a.RESPONSE_PREVIEW, response_preview or None),
+        (a.PROMPTS, prompts or None),
+        (a.ERROR_TYPE, error_type or None),
+        (a.ERROR_MESSAGE, error_message or None),
+    )
+    return attrs
+
+
+def _set_present(attrs: dict[str, Any], *pairs: tuple[str, Any]) -> None:
+    attrs.update((key, value) for key, value in pairs if value is not None)
+
+
 def compact(spans: Iterable[ReadableSpan | RootRecord]) -> SpanBatch:
     """What the store needs of ``spans``, as plain values: no SDK object crosses to the writer.
 
-    Root records are compact already; only their resource becomes an index.
+    Root records are compact already; only their shared attributes and resource become indexes.
     """
-    resources: list[dict[str, Any]] = []
-    seen: dict[int, int] = {}
-    out: list[CompactSpan] = []
+    shared: list[dict[str, Any]] = []
+    seen: dict[int, int] = {}  # id of a resource or of a root's shared attributes -> index in ``shared``
+    out: list[CompactSpan | CompactRoot] = []
     for span in spans:
         if type(span) is tuple:
-            resource = span[10]
-            index = seen.get(id(resource))
-            if index is None:
-                index = seen[id(resource)] = len(resources)
-                resources.append(dict(resource.attributes))
-            out.append((*span[:10], index))  # the same ten items, then the index
+            attrs, resource = span[7], span[11]
+            base = seen.get(id(attrs))
+            if base is None:
+                base = seen[id(attrs)] = len(shared)
+                shared.append(attrs)  # never changed once built: no copy
+            res = seen.get(id(resource))
+            if res is None:
+                res = seen[id(resource)] = len(shared)
+                shared.append(dict(resource.attributes))
+            out.append((*span[:7], base, span[8], span[9], span[10], res))
             continue
         assert not isinstance(span, tuple)
         ctx = span.context
         parent = span.parent
         status = span.status
-        resource = span.resource
-        index = seen.get(id(resource))
+        sdk_resource = span.resource
+        index = seen.get(id(sdk_resource))
         if index is None:
-            index = seen[id(resource)] = len(resources)
-            resources.append(dict(resource.attributes))
+            index = seen[id(sdk_resource)] = len(shared)
+            shared.append(dict(sdk_resource.attributes))
         events = span.events
         compact_events = (
             tuple((e.name, e.timestamp, dict(e.attributes or ())) for e in events) if events else _NO_EVENTS
@@ -137,7 +248,7 @@ def compact(spans: Iterable[ReadableSpan | RootRecord]) -> SpanBatch:
                 index,
             )
         )
-    return resources, out
+    return shared, out
 
 
 # -- writer -------------------------------------------------------------------------------------------------
@@ -168,14 +279,14 @@ def _root_span(fields: dict[str, Any], attrs: Mapping[str, Any], events: list[di
 
 
 def _trace_row(
-    span: CompactSpan,
     trace_id: str,
+    attrs: Mapping[str, Any],
     resource: Mapping[str, Any],
     fields: dict[str, Any],
     events: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The trace row of a request's root span, the span itself kept in it rather than as a spans row."""
-    _, _, _, _, start, end, status_code, _, attrs, _, _ = span
+    start, end, status_code = fields["start_ns"], fields["end_ns"], fields["status_code"]
     get = attrs.get
     ttft = get(a.TIME_TO_FIRST_TOKEN)
     tokens_in = _int_or_none(get(a.USAGE_INPUT_TOKENS))
@@ -218,11 +329,23 @@ def _trace_row(
 
 def to_rows(batch: SpanBatch) -> TraceRows:
     """The store rows of a compacted batch: one span row per span, one trace row per request root."""
-    resources, spans = batch
+    shared, spans = batch
     trace_rows: list[dict[str, Any]] = []
     span_rows: list[dict[str, Any]] = []
     for span in spans:
-        trace_id_int, span_id, parent_id, name, start, end, status_code, message, attrs, events, res = span
+        parent_id: int | None
+        end: int | None
+        if len(span) == _ROOT_RECORD_LENGTH:  # a request's root as the telemetry recorded it
+            root = cast("CompactRoot", span)
+            trace_id_int, span_id, name, start, end, status_code, message, base, values, own, events, res = (
+                root
+            )
+            parent_id, attrs = None, root_attributes(shared[base], values, own)
+        else:
+            plain = cast("CompactSpan", span)
+            trace_id_int, span_id, parent_id, name, start, end, status_code, message, attrs, events, res = (
+                plain
+            )
         trace_id = trace_id_hex(trace_id_int)
         fields = {
             "span_id": f"{span_id:016x}",
@@ -236,7 +359,7 @@ def to_rows(batch: SpanBatch) -> TraceRows:
         }
         event_list = [{"name": n, "time_ns": t, "attributes": e} for n, t, e in events] if events else []
         if parent_id is None and a.ENDPOINT in attrs:
-            trace_rows.append(_trace_row(span, trace_id, resources[res], fields, event_list))
+            trace_rows.append(_trace_row(trace_id, attrs, shared[res], fields, event_list))
             continue
         fields["trace_id"] = trace_id
         fields["attributes"] = json_text(attrs)

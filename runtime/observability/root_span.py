@@ -2,8 +2,10 @@
 
 Why: the SDK's span validates, copies and locks every attribute as it is set, and the root span carries
 some twenty of them on every request; that alone cost more than the rest of the request's telemetry and
-a large share of serving the echo agent. Here the attributes the runtime sets go into a plain dict (they
-are known-good values), and only what other code sets through the OpenTelemetry API is checked. When the
+a large share of serving the echo agent. Here the span holds only what other code sets through the
+OpenTelemetry API (checked, as the SDK would); the attributes the runtime sets are known when the request
+ends, from its :class:`~runtime.protocol.call.Call`, and are put together then by
+:func:`~runtime.observability.records.root_attributes` with those its model and endpoint share. When the
 request ends, :meth:`RootSpan.finish` builds the SDK's own ``ReadableSpan`` and the telemetry hands it to
 the same span processors every other span goes to, so exporters (the store, OTLP, tests' in-memory
 exporter) see an ordinary finished span.
@@ -13,7 +15,8 @@ built from that id directly, so no id generator has to be steered.
 
 When the store exporter is the only consumer of root spans (no OTLP exporter, no processor added by a
 test), :meth:`RootSpan.record` skips the ``ReadableSpan`` and the processor fan-out: the telemetry hands the
-exporter a plain record, which also spares the exporter thread (and its share of the GIL) the conversion.
+exporter a plain record, which also spares the exporter thread (and its share of the GIL) the conversion,
+and the attributes are put together in the trace writer process, off the server's GIL.
 
 Deliberate divergence: ``end()`` from user code is ignored (the request ends its root span), and span
 processors get no ``on_start`` for the root (ours do nothing there).
@@ -33,7 +36,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
-from runtime.observability.records import STATUS_NAMES, RootRecord
+from runtime.observability.records import STATUS_NAMES, RootFields, RootRecord, root_attributes
 
 __all__ = ["RootSpan", "root_context"]
 
@@ -157,28 +160,39 @@ class RootSpan(Span):
 
     # -- the telemetry's side --------------------------------------------------------------------------
 
-    def record(self, end_ns: int, resource: Resource) -> RootRecord:
+    def record(
+        self, end_ns: int, resource: Resource, shared: dict[str, Any], fields: RootFields
+    ) -> RootRecord:
         """Stop recording and return the span as the store exporter's plain record: what :meth:`finish`
-        builds for span processors, made cheaper (a tuple, the attributes not copied) for when the store
-        is the only one that wants root spans."""
+        builds for span processors, made cheaper for when the store is the only one that wants root spans:
+        a tuple, its attributes left in parts (``shared`` by every request of the model and endpoint, the
+        request's ``fields``, what code set on the span) for the writer to put together."""
         self._ended = True
         status = self.status
         events = self.events
         return (
             self.trace_id,
             self.span_id,
-            None,
             self.name,
             self.start_ns,
             end_ns,
             STATUS_NAMES.get(status.status_code.value, "UNSET"),
             status.description,
-            self.attributes,
+            shared,
+            fields,
+            self.attributes or None,
             tuple((e.name, e.timestamp, dict(e.attributes or ())) for e in events) if events else (),
             resource,
         )
 
-    def finish(self, end_ns: int, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
+    def finish(
+        self,
+        end_ns: int,
+        resource: Resource,
+        scope: InstrumentationScope,
+        shared: dict[str, Any],
+        fields: RootFields,
+    ) -> ReadableSpan:
         """Stop recording and return the finished span for the span processors."""
         self._ended = True
         return ReadableSpan(
@@ -186,7 +200,7 @@ class RootSpan(Span):
             context=self.get_span_context(),
             parent=None,
             resource=resource,
-            attributes=self.attributes,
+            attributes=root_attributes(shared, fields, self.attributes),
             events=tuple(self.events) if self.events else _NO_EVENTS,
             links=_NO_LINKS,
             kind=self.kind,

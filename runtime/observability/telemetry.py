@@ -44,7 +44,7 @@ from opentelemetry.trace import Span as OtelSpan
 from runtime.observability import attributes as a
 from runtime.observability.context import REQUEST_KEY, RequestTracing
 from runtime.observability.metrics import RequestSeries, RuntimeMetrics
-from runtime.observability.records import RootRecord
+from runtime.observability.records import RootFields, RootRecord, root_attributes
 from runtime.observability.root_span import RootSpan, root_context
 from runtime.observability.usage import UsageCollector
 from runtime.protocol.call import Call, CallStatus
@@ -114,10 +114,11 @@ class RootSink(Protocol):
 
 
 class _Handle:
-    __slots__ = ("request", "sampled", "series", "span", "token")
+    __slots__ = ("request", "sampled", "series", "shape", "span", "token")
 
-    def __init__(self, series: RequestSeries | None) -> None:
-        self.series = series
+    def __init__(self, shape: _Shape) -> None:
+        self.shape = shape
+        self.series = shape.series
         self.span: RootSpan | None = None
         self.token: Token[otel_context.Context] | None = None
         self.request: RequestTracing | None = None
@@ -161,7 +162,7 @@ class RequestTelemetry:
     def begin(self, call: Call) -> object:
         try:
             shape = self._shape(call)
-            handle = _Handle(shape.series)
+            handle = _Handle(shape)
             if shape.series is not None:
                 shape.series.in_flight.inc()
         except Exception:
@@ -177,24 +178,18 @@ class RequestTelemetry:
     def _open_span(self, call: Call, shape: _Shape, handle: _Handle) -> None:
         spans = self.spans
         assert spans is not None
-        attrs = shape.attributes.copy()
-        attrs[a.REQUEST_ID] = call.request_id
-        if call.session_id:
-            attrs[a.CONVERSATION_ID] = call.session_id
-        if call.user_id:
-            attrs[a.USER_ID] = call.user_id
-        if self.capture_content and call.input_preview:
-            attrs[a.REQUEST_PREVIEW] = _preview(call.input_preview)
         trace_id = int(call.trace_id, 16) if call.trace_id else random.getrandbits(128) or 1
         decision = Decision.RECORD_AND_SAMPLE
+        own: dict[str, Any] = {}  # what code sets on the span; the runtime's own attributes come at the end
         if spans.sampler is not DEFAULT_ON:  # the default samples every root: no need to ask
+            attrs = root_attributes(shape.attributes, self._fields(call, None, None), None)
             sampled = spans.sampler.should_sample(None, trace_id, shape.name, SpanKind.SERVER, attrs)
             decision = sampled.decision
-            attrs.update(sampled.attributes or {})
+            own.update(sampled.attributes or {})
         current: OtelSpan
         if decision is not Decision.DROP:
             handle.sampled = decision is Decision.RECORD_AND_SAMPLE
-            current = handle.span = RootSpan(shape.name, trace_id, handle.sampled, attrs, call.started_ns)
+            current = handle.span = RootSpan(shape.name, trace_id, handle.sampled, own, call.started_ns)
         else:
             current = NonRecordingSpan(root_context(trace_id, sampled=False))
         request = handle.request = RequestTracing(spans.tracer, self.capture_content, current)
@@ -231,44 +226,49 @@ class RequestTelemetry:
                 call.input_tokens, call.output_tokens = totals
                 call.usage_estimated = False
 
+    def _fields(
+        self, call: Call, ttft: float | None, tpot: float | None, prompts: list[str] | None = None
+    ) -> RootFields:
+        """What the root span says of ``call`` beyond what its model and endpoint share."""
+        capture = self.capture_content
+        error_type = error_message = None
+        if call.status in (CallStatus.ERROR, CallStatus.TIMEOUT):
+            error_type = call.error_code or call.status.lower()
+            # An agent's exception message may quote its input: it is content, kept only when content is.
+            error_message = call.error_message if capture else None
+        return (
+            call.request_id,
+            call.session_id,
+            call.user_id,
+            _preview(call.input_preview) if capture else None,
+            call.status,
+            call.output_events,
+            call.input_tokens,
+            call.output_tokens,
+            call.usage_estimated,
+            ttft,
+            tpot,
+            _preview("".join(call.output_text)) if capture and call.output_text else None,
+            tuple(prompts) if prompts else None,
+            error_type,
+            error_message,
+        )
+
     def _close_span(
         self, call: Call, handle: _Handle, latency: float, ttft: float | None, tpot: float | None
     ) -> None:
-        span = handle.span
-        spans = self.spans
-        assert span is not None and spans is not None
-        attrs = span.attributes
-        attrs[a.STATUS] = call.status
-        attrs[a.OUTPUT_EVENTS] = call.output_events
-        if call.input_tokens is not None:
-            attrs[a.USAGE_INPUT_TOKENS] = call.input_tokens
-        if call.output_tokens is not None:
-            attrs[a.USAGE_OUTPUT_TOKENS] = call.output_tokens
-        if call.input_tokens is not None or call.output_tokens is not None:
-            attrs[a.USAGE_TOTAL_TOKENS] = (call.input_tokens or 0) + (call.output_tokens or 0)
-        attrs[a.USAGE_ESTIMATED] = call.usage_estimated
-        if ttft is not None:
-            attrs[a.TIME_TO_FIRST_TOKEN] = ttft
-        if tpot is not None:
-            attrs[a.TIME_PER_OUTPUT_TOKEN] = tpot
-        if self.capture_content and call.output_text:
-            attrs[a.RESPONSE_PREVIEW] = _preview("".join(call.output_text))
-        if handle.request is not None and handle.request.prompts:
-            attrs[a.PROMPTS] = tuple(handle.request.prompts)
-        if call.status in (CallStatus.ERROR, CallStatus.TIMEOUT):
-            # An agent's exception message may quote its input: it is content, kept only when content is.
-            message = call.error_message if self.capture_content else None
-            attrs[a.ERROR_TYPE] = call.error_code or call.status.lower()
-            if message:
-                attrs[a.ERROR_MESSAGE] = message
-            span.status = Status(StatusCode.ERROR, message)
+        span, spans, shape = handle.span, self.spans, handle.shape
+        assert span is not None and spans is not None and shape is not None
+        fields = self._fields(call, ttft, tpot, handle.request.prompts if handle.request else None)
+        if fields[13] is not None:  # an error type: the call failed or timed out
+            span.status = Status(StatusCode.ERROR, fields[14])
         elif call.status == CallStatus.OK:
             span.status = _STATUS_OK
         end_ns = call.started_ns + int(latency * 1e9)
         if spans.roots is not None and handle.sampled:
-            spans.roots.on_end_root(span.record(end_ns, spans.resource))
+            spans.roots.on_end_root(span.record(end_ns, spans.resource, shape.attributes, fields))
         else:
-            spans.processor.on_end(span.finish(end_ns, spans.resource, spans.scope))
+            spans.processor.on_end(span.finish(end_ns, spans.resource, spans.scope, shape.attributes, fields))
 
 
 _last_failure = 0.0

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from runtime.app import create_app
 from runtime.observability import attributes as a
-from runtime.observability.records import compact, to_rows
+from runtime.observability.records import RootFields, compact, to_rows
 from runtime.observability.root_span import RootSpan
 from runtime.observability.telemetry import RequestTelemetry
 from tests.observability.conftest import observability_of, settings_for
@@ -25,11 +25,31 @@ RESOURCE = Resource({a.SERVICE_NAME: "svc", a.HOST_NAME: "h"})
 SCOPE = InstrumentationScope("runtime")
 
 
+SHARED: dict[str, Any] = {a.ENDPOINT: "/invocations", a.AGENT_NAME: "bot", "k": (1, 2)}
+FIELDS: RootFields = (
+    "req-1",
+    "session-1",
+    None,
+    "hello",
+    "ERROR",
+    3,
+    5,
+    None,
+    False,
+    0.25,
+    None,
+    "partial",
+    ("prompts:/greet/1",),
+    "agent_error",
+    "ValueError: boom",
+)
+
+
 def failed_root() -> RootSpan:
-    attrs: dict[str, Any] = {a.ENDPOINT: "/invocations", a.AGENT_NAME: "bot", a.STATUS: "ERROR", "k": (1, 2)}
-    span = RootSpan("invoke_agent bot", 0xABC, True, attrs, 1_000)
+    span = RootSpan("invoke_agent bot", 0xABC, True, {}, 1_000)
     span.record_exception(ValueError("boom"), timestamp=5_000)
     span.set_attribute("extra", "yes")
+    span.set_attribute(a.STATUS, "set by the agent")  # the request's own end wins
     span.set_status(Status(StatusCode.ERROR, "boom"))
     return span
 
@@ -38,14 +58,35 @@ def test_a_root_record_gives_the_rows_its_readable_span_gives() -> None:
     """Guards the shortcut: ``RootSpan.record`` must say to the store what ``RootSpan.finish`` says."""
     recorded, finished = failed_root(), failed_root()
     finished.span_id = recorded.span_id  # the same span, recorded twice
-    via_record = to_rows(compact([recorded.record(9_000, RESOURCE)]))
-    via_span = to_rows(compact([finished.finish(9_000, RESOURCE, SCOPE)]))
+    via_record = to_rows(compact([recorded.record(9_000, RESOURCE, SHARED, FIELDS)]))
+    readable = finished.finish(9_000, RESOURCE, SCOPE, SHARED, FIELDS)
+    via_span = to_rows(compact([readable]))
     assert via_record == via_span
     [trace], spans = via_record
     assert spans == []  # the root is kept in its trace row
     span = json.loads(trace["root_span"])
     assert trace["status"] == "ERROR" and span["status_code"] == "ERROR"
     assert span["events"][0]["name"] == "exception"
+    assert trace["input_tokens"] == 5 and trace["output_tokens"] is None and trace["total_tokens"] == 5
+    assert trace["session_id"] == "session-1" and trace["response_preview"] == "partial"
+    assert readable.attributes is not None
+    assert dict(readable.attributes) == {
+        **SHARED,
+        a.REQUEST_ID: "req-1",
+        a.CONVERSATION_ID: "session-1",
+        a.REQUEST_PREVIEW: "hello",
+        "extra": "yes",
+        a.STATUS: "ERROR",
+        a.OUTPUT_EVENTS: 3,
+        a.USAGE_INPUT_TOKENS: 5,
+        a.USAGE_TOTAL_TOKENS: 5,
+        a.USAGE_ESTIMATED: False,
+        a.TIME_TO_FIRST_TOKEN: 0.25,
+        a.RESPONSE_PREVIEW: "partial",
+        a.PROMPTS: ("prompts:/greet/1",),
+        a.ERROR_TYPE: "agent_error",
+        a.ERROR_MESSAGE: "ValueError: boom",
+    }
 
 
 def test_roots_go_plainly_to_the_store_until_another_processor_wants_them(tmp_path: Path) -> None:
