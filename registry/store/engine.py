@@ -28,6 +28,7 @@ __all__ = ["Database", "translate_errors"]
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+SQLITE_PAGE_SIZE = 16384  # bytes; see _sqlite_engine
 _IMMEDIATE = "registry_immediate"
 
 
@@ -69,6 +70,10 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if database not in (None, "", ":memory:"):
+            # Only a new, empty database takes it, and only before WAL mode: a trace row is 1-2 KB, and on
+            # 4 KB pages the trace writer wrote about a third more bytes, and made more system calls, per row
+            # (measured: ~33 -> ~23 us of CPU per row). An existing database keeps its page size.
+            cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
