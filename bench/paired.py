@@ -1,0 +1,131 @@
+"""``python -m bench.paired``: tracing on against off, and against bare Starlette, measured back to back.
+
+The full run measures one server after another, minutes apart; on a machine whose throughput drifts (this
+project's drifts by up to 1.8x within minutes) the drift lands on whichever server ran in a slow phase, and
+a ratio of two servers measured ten minutes apart says little. Here every server is started once and kept
+running (an idle server costs no CPU), and each round measures all of them in turn on the same scenario
+and concurrency, seconds apart. A ratio is computed within each round and the median over the rounds is
+reported, so a drift slower than a round weighs on both sides of it alike.
+
+Servers: ``bare``, ``runtime-async`` (tracing and metrics on) and ``runtime-async-obs-off``, as in the full
+run. Prints one line per scenario and concurrency and writes JSON (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen import LoadSpec
+from bench.measure import first_request_ms, run_loadgen
+from bench.scenarios import SCENARIOS
+from bench.servers import LOOPBACK, RunningServer, start_server
+from bench.stats import median_or_none
+from bench.variants import BENCH_DIR, load_variants
+
+__all__ = ["PAIRS", "main", "round_ratios", "summarize"]
+
+SERVERS = ("bare", "runtime-async", "runtime-async-obs-off")
+# (label, numerator, denominator, target): the ratios of the benchmark issue this run checks
+PAIRS = (
+    ("tracing+metrics on/off", "runtime-async", "runtime-async-obs-off", 0.85),
+    ("runtime/bare (async agent)", "runtime-async", "bare", 0.50),
+)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.paired", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per point (default 5)")
+    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per load (default 3)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per load (default 1)")
+    parser.add_argument("--concurrency", default="16,64", help="comma-separated (default 16,64)")
+    parser.add_argument("--scenarios", default="invocations,responses", help="comma-separated")
+    parser.add_argument("--out", type=Path, help="JSON results (default bench/results/paired-<time>.json)")
+    return parser.parse_args(argv)
+
+
+def round_ratios(rounds: list[dict[str, float]], numerator: str, denominator: str) -> list[float]:
+    """The ratio of two servers' requests/s in each round where both were measured."""
+    return [r[numerator] / r[denominator] for r in rounds if r.get(numerator) and r.get(denominator)]
+
+
+def summarize(rounds: list[dict[str, float]]) -> dict[str, Any]:
+    """Median requests/s per server and the median of each pair's per-round ratios."""
+    servers = sorted({name for r in rounds for name in r})
+    return {
+        "rps": {name: median_or_none([r.get(name) for r in rounds]) for name in servers},
+        "ratios": {
+            label: median_or_none(list(round_ratios(rounds, num, den))) for label, num, den, _ in PAIRS
+        },
+    }
+
+
+def _one(server: RunningServer, scenario: str, concurrency: int, args: argparse.Namespace) -> float | None:
+    chosen = SCENARIOS[scenario]
+    path = chosen.path(server.spec)
+    if path is None:
+        return None
+    spec = LoadSpec(
+        host=LOOPBACK,
+        port=server.port,
+        path=path,
+        body=chosen.body(server.spec),
+        concurrency=concurrency,
+        duration=args.duration,
+        warmup=args.warmup,
+        stream=chosen.stream,
+    )
+    result = run_loadgen(spec, server)
+    rps = result.get("rps")
+    return float(rps) if isinstance(rps, int | float) and not result.get("errors") else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    scenarios = args.scenarios.split(",")
+    concurrency = [int(c) for c in args.concurrency.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-paired-"))
+    specs = load_variants()
+    servers: dict[str, RunningServer] = {}
+    results: dict[str, Any] = {"rounds": args.rounds, "duration": args.duration, "points": {}}
+    try:
+        for name in SERVERS:
+            servers[name] = start_server(specs[name], workdir, Path(tempfile.mkdtemp(dir=workdir)))
+            for scenario in scenarios:
+                first_request_ms(servers[name], SCENARIOS[scenario])
+        for scenario in scenarios:
+            for conc in concurrency:
+                rounds: list[dict[str, float]] = []
+                for _ in range(args.rounds):
+                    measured = {name: _one(server, scenario, conc, args) for name, server in servers.items()}
+                    rounds.append({name: rps for name, rps in measured.items() if rps is not None})
+                summary = summarize(rounds)
+                results["points"][f"{scenario} c={conc}"] = {"rounds": rounds, **summary}
+                _print(scenario, conc, summary)
+    finally:
+        for server in servers.values():
+            server.stop()
+    out = args.out or BENCH_DIR / "results" / f"paired-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results: {out}")
+    return 0
+
+
+def _print(scenario: str, concurrency: int, summary: dict[str, Any]) -> None:
+    rps = "  ".join(f"{name} {value:,.0f}" for name, value in summary["rps"].items() if value is not None)
+    ratios = "  ".join(
+        f"{label} {value:.2f} (target {target:.2f})"
+        for label, _, _, target in PAIRS
+        if (value := summary["ratios"][label]) is not None
+    )
+    print(f"{scenario:<12} c={concurrency:<3} req/s {rps}\n{'':17}{ratios}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The paired comparison's arithmetic: ratios within a round, medians over rounds."""
+
+from __future__ import annotations
+
+from bench.paired import round_ratios, summarize
+
+
+def test_ratios_are_taken_within_each_round_then_their_median() -> None:
+    # The machine slows down by half in the second round: within-round ratios do not see it.
+    rounds = [
+        {"bare": 20_000.0, "runtime-async": 10_000.0, "runtime-async-obs-off": 16_000.0},
+        {"bare": 10_000.0, "runtime-async": 5_000.0, "runtime-async-obs-off": 8_000.0},
+        {"bare": 18_000.0, "runtime-async": 9_900.0, "runtime-async-obs-off": 16_500.0},
+    ]
+    assert round_ratios(rounds, "runtime-async", "bare") == [0.5, 0.5, 0.55]
+    summary = summarize(rounds)
+    assert summary["ratios"]["tracing+metrics on/off"] == 0.625
+    assert summary["ratios"]["runtime/bare (async agent)"] == 0.5
+    assert summary["rps"]["bare"] == 18_000.0
+
+
+def test_a_round_missing_a_server_is_left_out_of_its_ratios() -> None:
+    rounds = [{"bare": 10.0, "runtime-async": 5.0}, {"runtime-async": 4.0}]
+    assert round_ratios(rounds, "runtime-async", "bare") == [0.5]
+    assert summarize(rounds)["ratios"]["tracing+metrics on/off"] is None
