@@ -27,6 +27,7 @@ __all__ = [
     "LoadgenError",
     "deferred_cpu",
     "first_request_ms",
+    "load_spec",
     "measure",
     "settle",
     "slow_streams",
@@ -111,20 +112,29 @@ def measure(
     server: RunningServer, scenario: Scenario, concurrency: int, opts: BenchOptions
 ) -> dict[str, Any]:
     """Run the load ``opts.repeat`` times and return the medians (and every repeat)."""
+    spec = load_spec(server, scenario, concurrency, opts.duration, opts.warmup)
+    if spec is None:
+        return {"status": "unsupported"}
+    return _medians([run_loadgen(spec, server) for _ in range(opts.repeat)])
+
+
+def load_spec(
+    server: RunningServer, scenario: Scenario, concurrency: int, duration: float, warmup: float
+) -> LoadSpec | None:
+    """The load of ``scenario`` against ``server``, or None when the server does not serve it."""
     path = scenario.path(server.spec)
     if path is None:
-        return {"status": "unsupported"}
-    spec = LoadSpec(
+        return None
+    return LoadSpec(
         host=LOOPBACK,
         port=server.port,
         path=path,
         body=scenario.body(server.spec),
         concurrency=concurrency,
-        duration=opts.duration,
-        warmup=opts.warmup,
+        duration=duration,
+        warmup=warmup,
         stream=scenario.stream,
     )
-    return _medians([run_loadgen(spec, server) for _ in range(opts.repeat)])
 
 
 def first_request_ms(server: RunningServer, scenario: Scenario) -> float | None:

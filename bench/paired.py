@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import LoadSpec
-from bench.measure import first_request_ms, run_loadgen
+from bench.measure import first_request_ms, load_spec, run_loadgen
 from bench.scenarios import SCENARIOS
-from bench.servers import LOOPBACK, RunningServer, start_server
+from bench.servers import RunningServer, start_server
 from bench.stats import median_or_none
 from bench.variants import BENCH_DIR, load_variants
 
@@ -66,20 +65,9 @@ def summarize(rounds: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def _one(server: RunningServer, scenario: str, concurrency: int, args: argparse.Namespace) -> float | None:
-    chosen = SCENARIOS[scenario]
-    path = chosen.path(server.spec)
-    if path is None:
+    spec = load_spec(server, SCENARIOS[scenario], concurrency, args.duration, args.warmup)
+    if spec is None:
         return None
-    spec = LoadSpec(
-        host=LOOPBACK,
-        port=server.port,
-        path=path,
-        body=chosen.body(server.spec),
-        concurrency=concurrency,
-        duration=args.duration,
-        warmup=args.warmup,
-        stream=chosen.stream,
-    )
     result = run_loadgen(spec, server)
     rps = result.get("rps")
     return float(rps) if isinstance(rps, int | float) and not result.get("errors") else None
