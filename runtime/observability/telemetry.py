@@ -5,11 +5,13 @@ it (with a :class:`~runtime.observability.context.RequestTracing`) to the contex
 raises the in-flight gauge; ``end`` completes the span from the finished :class:`Call` and records the
 metrics. Both are on the request path, so they never raise, never do I/O, and keep per-request work small:
 the attributes that depend only on the model and endpoint, the span name and the metric children are built
-once per (model, endpoint, variant, stream) and reused. Everything else per request is what cannot be
-shared (the span's own attribute dict, its context, one handle), built in as few steps as the OpenTelemetry
-API allows: the request's context is one ``Context`` holding the span and the request, not two copies made
-by ``set_value``; the shape is found by the model's identity, not by hashing its dataclass; metric updates
-are lock-free (see :mod:`runtime.observability.prometheus`).
+once per (model, endpoint, variant, stream) and reused, and the request's own attributes are not set one by
+one on the span: ``end`` hands the exporter a tuple of the Call's fields, and the attribute dict is put
+together where the span is written (see :func:`~runtime.observability.records.root_attributes`). What is
+built per request is what cannot be shared (the span, its context, one handle), in as few steps as the
+OpenTelemetry API allows: the request's context is one ``Context`` holding the span and the request, not
+two copies made by ``set_value``; the shape is found by the model's identity, not by hashing its dataclass;
+metric updates are lock-free (see :mod:`runtime.observability.prometheus`).
 
 When the agent reported no usage, ``end`` takes it from the spans inside the request (see
 :mod:`runtime.observability.usage`) and writes it back to the call, so the response's ``usage`` and the
