@@ -2,7 +2,7 @@
 
 :func:`compact` runs in the serving process's exporter thread, which shares the GIL with the event loop, so
 it does as little as it can: it copies what the store needs out of each ``ReadableSpan`` into plain tuples
-(cheap to pickle to the trace writer process, see :mod:`runtime.observability.writer_client`). :func:`to_rows`
+(cheap to send to the trace writer process, see :mod:`runtime.observability.writer_client`). :func:`to_rows`
 runs in the writer process (or, in the in-thread fallback, in the exporter thread): it builds the rows of
 ``SqlStore.log_trace_rows`` with the JSON columns encoded by orjson, without pydantic (the values come from
 our own spans and already have the right types; a test holds the rows valid for ``TraceRecord`` and

@@ -2,7 +2,7 @@
 
 Why a process: converting a request's spans to rows and writing them cost the server 60-85 µs of CPU per
 request in its exporter thread, under the GIL the event loop needs. Here that work runs on another core;
-the server only compacts and pickles its batches (see :mod:`runtime.observability.writer_client`).
+the server only compacts and encodes its batches (see :mod:`runtime.observability.writer_client`).
 
 The contract with its server:
 

@@ -1,9 +1,12 @@
-"""The trace writer's wire: length-prefixed pickle frames over a socket pair between a server and its writer.
+"""The trace writer's wire: length-prefixed ``marshal`` frames between a server and its writer process.
 
-Why pickle: span batches carry 128-bit trace ids and tuples, which JSON cannot hold without conversion, and
-pickling the compacted batch measured cheaper than orjson (about 0.4 µs per span against 0.5, in the
-exporter thread, which shares the GIL with the event loop). The peer is the server's own child process on
-an anonymous socket pair that no other process holds, so unpickling exposes nothing.
+Why not JSON: span batches carry 128-bit trace ids and tuples, which JSON cannot hold without conversion. Why
+``marshal``: it encodes a batch of root spans in about 0.57 µs per span against pickle's 0.90 (measured), in
+the exporter thread, which shares the GIL with the event loop, and it can only hold plain values, so decoding
+runs no code (pickle would import the module of any class it met, an agent's own enum for one). Both ends
+are the same interpreter (the writer is started with the server's ``sys.executable``), which is what
+``marshal``'s format needs. A value ``marshal`` refuses (an attribute that is a ``str`` or ``int`` subclass,
+an enum member, say) is sent as the plain value it stands for.
 
 Messages (tuples, first item the kind):
 
@@ -16,11 +19,13 @@ Messages (tuples, first item the kind):
 
 from __future__ import annotations
 
-import pickle
+import marshal
 import socket
 import struct
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["ACK", "BATCH", "BYE", "CLOSE", "HELLO", "READY", "receive", "send"]
+__all__ = ["ACK", "BATCH", "BYE", "CLOSE", "HELLO", "READY", "decode", "encode", "receive", "send"]
 
 HELLO = "hello"
 READY = "ready"
@@ -30,11 +35,45 @@ ACK = "ack"
 BYE = "bye"
 
 _HEADER = struct.Struct("!I")
+_PLAIN = frozenset({str, int, float, bool, bytes})
+# (subclass of, to the plain value): bool first, as it is an int
+_SCALARS: tuple[tuple[type, Callable[[Any], object]], ...] = (
+    (bool, bool),
+    (str, str.__str__),
+    (int, int.__int__),
+    (float, float.__float__),
+)
+
+
+def encode(message: tuple[object, ...]) -> bytes:
+    try:
+        return marshal.dumps(message)  # type: ignore[arg-type] # marshal checks its values itself
+    except ValueError:  # a subclass of a plain type somewhere: send the plain value it stands for
+        return marshal.dumps(_plain(message))  # type: ignore[arg-type]
+
+
+def _plain(value: object) -> object:
+    """``value`` with every str, int and float subclass instance replaced by the plain value (recursively)."""
+    if type(value) in _PLAIN or value is None:
+        return value
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        items = [_plain(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    for base, convert in _SCALARS:
+        if isinstance(value, base):
+            return convert(value)
+    return str(value)
+
+
+def decode(payload: bytes | bytearray) -> object:
+    return marshal.loads(payload)
 
 
 def send(sock: socket.socket, message: tuple[object, ...]) -> None:
     """Write one message; blocks while the peer's buffer is full (that is the writer's back-pressure)."""
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    payload = encode(message)
     sock.sendall(_HEADER.pack(len(payload)))
     sock.sendall(payload)
 
@@ -48,7 +87,7 @@ def receive(sock: socket.socket) -> tuple[object, ...] | None:
     payload = _read_exact(sock, size)
     if payload is None:
         return None
-    message = pickle.loads(payload)
+    message = decode(payload)
     if not isinstance(message, tuple) or not message:
         raise ValueError(f"unexpected trace writer message {type(message).__name__}")
     return message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from runtime.observability.records import SpanBatch, compact
 from runtime.observability.store_export import StoreSpanProcessor, ThreadWriter
 from runtime.observability.writer_client import ProcessWriter
 from runtime.observability.writer_sink import Outcome
+from runtime.observability.writer_wire import BATCH, decode, encode
 from tests.observability.test_store_export import emit_request
 from tests.servers import ServeProcess, wait_until
 
@@ -300,3 +302,28 @@ def test_sigterm_flushes_through_the_writer_process_and_the_writer_exits_too(tmp
     with SqlStore(f"sqlite:///{db}") as store:
         found, _ = store.search_traces(limit=100)
         assert sorted(t.trace_id for t in found) == sorted(sent)
+
+
+class Tier(enum.StrEnum):  # an attribute value OpenTelemetry accepts and marshal refuses
+    GOLD = "gold"
+
+
+class Count(int):
+    pass
+
+
+def test_frames_carry_plain_values_only() -> None:
+    batch = ([{"service.name": "svc"}], [(2**127 + 5, 7, None, "s", 1, 2, "OK", None, {"n": 1.5}, (), 0)])
+    plain = (BATCH, 1, batch, 1)
+    assert decode(encode(plain)) == plain
+    odd = (
+        BATCH,
+        2,
+        ([{}], [(1, 2, None, "s", 1, 2, "OK", None, {"tier": Tier.GOLD, "n": Count(3)}, (), 0)]),
+        1,
+    )
+    received = decode(encode(odd))
+    assert received == odd
+    attrs = received[2][1][0][8]  # type: ignore[index]
+    assert type(attrs["tier"]) is str and attrs["tier"] == "gold"  # the plain value: no class to import
+    assert type(attrs["n"]) is int and attrs["n"] == 3
