@@ -17,7 +17,7 @@ instead of two halves the writer's work. Every other span becomes a span row.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 from registry.entities import TraceStatus
 from registry.store.traces_repo import json_text
@@ -70,7 +70,10 @@ RootFields = tuple[
 # start ns, end ns, status code name, status message, shared attributes, fields, attributes set by code
 # inside the request or None, events, resource). Its attributes are built from the last four parts only
 # where they are written, by :func:`root_attributes`: in the writer process, not on the request path.
-RootRecord = tuple[
+# In a batch (``CompactRoot``) the shared attributes and the resource are indexes into the batch's list.
+_Shared = TypeVar("_Shared")
+_Resource = TypeVar("_Resource")
+_Root = tuple[
     int,
     int,
     str,
@@ -78,27 +81,14 @@ RootRecord = tuple[
     int,
     str,
     str | None,
-    dict[str, Any],
+    _Shared,
     RootFields,
     dict[str, Any] | None,
     tuple[CompactEvent, ...],
-    "Resource",
+    _Resource,
 ]
-# A root record in a batch: its shared attributes and resource replaced by their indexes in the batch.
-CompactRoot = tuple[
-    int,
-    int,
-    str,
-    int,
-    int,
-    str,
-    str | None,
-    int,
-    RootFields,
-    dict[str, Any] | None,
-    tuple[CompactEvent, ...],
-    int,
-]
+RootRecord: TypeAlias = _Root[dict[str, Any], "Resource"]
+CompactRoot: TypeAlias = _Root[int, int]
 # (shared attribute sets, spans): resources and roots' shared attributes are few (one per tracer provider,
 # one per model and endpoint), so each is sent once per batch and the spans refer to it by index.
 SpanBatch = tuple[list[dict[str, Any]], list[CompactSpan | CompactRoot]]

@@ -36,7 +36,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
-from runtime.observability.records import RootFields, RootRecord, root_attributes
+from runtime.observability.records import STATUS_NAMES, RootFields, RootRecord, root_attributes
 
 __all__ = ["STATUS_OK", "RootSpan", "root_context"]
 
@@ -47,13 +47,6 @@ _UNSET = Status(StatusCode.UNSET)  # Status is immutable: one instance serves ev
 STATUS_OK = Status(StatusCode.OK)
 _NO_EVENTS: tuple[Event, ...] = ()
 _NO_LINKS: tuple[Link, ...] = ()
-
-
-def _status_name(code: StatusCode) -> str:
-    """``STATUS_NAMES[code.value]`` without the enum's ``value`` property (a Python call per request)."""
-    if code is StatusCode.OK:
-        return "OK"
-    return "ERROR" if code is StatusCode.ERROR else "UNSET"
 
 
 def root_context(trace_id: int, sampled: bool) -> SpanContext:
@@ -178,12 +171,12 @@ class RootSpan(Span):
         self._ended = True
         status = self.status
         events = self.events
-        if status is STATUS_OK:  # the shared instances: no property reads
+        if status is STATUS_OK:  # the shared instances: no enum property reads on the common path
             code, description = "OK", None
         elif status is _UNSET:
             code, description = "UNSET", None
         else:
-            code, description = _status_name(status.status_code), status.description
+            code, description = STATUS_NAMES.get(status.status_code.value, "UNSET"), status.description
         return (
             self.trace_id,
             self.span_id,

@@ -123,11 +123,10 @@ class RootSink(Protocol):
 
 
 class _Handle:
-    __slots__ = ("request", "sampled", "series", "shape", "span", "token")
+    __slots__ = ("request", "sampled", "shape", "span", "token")
 
     def __init__(self, shape: _Shape) -> None:
         self.shape = shape
-        self.series = shape.series
         self.span: RootSpan | None = None
         self.token: Token[otel_context.Context] | None = None
         self.request: RequestTracing | None = None
@@ -217,9 +216,10 @@ class RequestTelemetry:
             tpot = _time_per_output_token(call, latency, ttft)
             if handle.span is not None:
                 self._close_span(call, handle, latency, ttft, tpot)
-            if handle.series is not None:
-                handle.series.in_flight.dec()
-                handle.series.record(call, latency, ttft, tpot)
+            series = handle.shape.series
+            if series is not None:
+                series.in_flight.dec()
+                series.record(call, latency, ttft, tpot)
         except Exception:
             _failed("end", call)
         finally:
