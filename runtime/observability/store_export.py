@@ -46,6 +46,8 @@ class BatchWriter(Protocol):
     def start(self) -> None: ...
     def poll(self) -> None: ...
     def write(self, batch: SpanBatch, count: int) -> None: ...
+    def can_take(self, count: int) -> bool: ...
+    def send_now(self, batch: SpanBatch, count: int) -> bool: ...
     def wait(self, timeout: float) -> bool: ...
     def pending(self) -> int: ...
     def close(self, timeout: float) -> None: ...
@@ -66,6 +68,12 @@ class ThreadWriter:
 
     def write(self, batch: SpanBatch, count: int) -> None:
         self._report(write_batch(self._sink, batch, count))
+
+    def can_take(self, count: int) -> bool:
+        return False  # writing blocks: only the worker thread writes
+
+    def send_now(self, batch: SpanBatch, count: int) -> bool:
+        raise NotImplementedError("the in-thread writer never takes a batch from another thread")
 
     def wait(self, timeout: float) -> bool:
         return True
@@ -106,7 +114,8 @@ class StoreSpanProcessor(SpanProcessor):
         self._on_write = on_write
         self._queue: collections.deque[ReadableSpan | RootRecord] = collections.deque()
         self._wake = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the counters and the flush requests
+        self._io = threading.Lock()  # the writer and taking batches off the queue
         self._flushes: list[_Flush] = []
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._exported = 0
@@ -147,8 +156,33 @@ class StoreSpanProcessor(SpanProcessor):
             self._drop("queue_full", 1)
             return
         queue.append(item)
-        if len(queue) == self._max_batch:  # once per batch: the worker drains the whole queue
-            self._wake.set()
+        if len(queue) % self._max_batch == 0:  # a batch is full
+            self._hand_off()
+
+    def _hand_off(self) -> None:
+        """Hand a full batch to the writer process from this thread when that cannot wait for anything (the
+        writer is ready and has room, and the worker thread is not using it); else wake the worker thread.
+
+        Why not always the worker: it needs the GIL back after each blocking call it makes, and while the
+        event loop is busy, a thread waiting for the GIL is woken at every release of it by the loop and
+        mostly waits a switch interval anyway. Measured with the echo agent: ~13,000 futex calls a second,
+        15-20 µs of CPU per request in the worker, and every request slower; handed over here, one batch
+        costs what compacting and encoding it costs (which the worker spent under the same GIL) and one
+        non-blocking send."""
+        if not self._io.acquire(blocking=False):
+            self._wake.set()  # the worker is at it: it drains the whole queue
+            return
+        try:
+            if self._writer.can_take(self._max_batch):
+                batch = self._take(self._max_batch)
+                compacted = self._compact(batch)
+                if compacted is None or self._writer.send_now(compacted, len(batch)):
+                    return
+        except Exception:
+            log.debug("could not hand over a batch of spans", exc_info=True)
+        finally:
+            self._io.release()
+        self._wake.set()
 
     # -- observability of the exporter itself ---------------------------------------------------------------
 
@@ -184,39 +218,51 @@ class StoreSpanProcessor(SpanProcessor):
         while True:
             self._wake.wait(self._delay)
             self._wake.clear()
-            with self._lock:
-                flushes, self._flushes = self._flushes, []
-            if self._queue and not flushes and not self._stopping:
-                self._writer.start()  # serving: worth a process; a flush or shutdown alone is not
-            self._writer.poll()
+            with self._io:
+                if self._serve():
+                    return
+
+    def _serve(self) -> bool:
+        """One round of the worker, holding the writer: True once it has stopped."""
+        with self._lock:
+            flushes, self._flushes = self._flushes, []
+        if self._queue and not flushes and not self._stopping:
+            self._writer.start()  # serving: worth a process; a flush or shutdown alone is not
+        self._writer.poll()
+        self._drain()
+        if flushes:
+            self._drain()  # whatever was queued just before the flush was asked for
+            ok = self._writer.wait(self._flush_timeout)
+            for flush in flushes:
+                flush.ok = ok
+                flush.done.set()
+        if self._stopping:
             self._drain()
-            if flushes:
-                self._drain()  # whatever was queued just before the flush was asked for
-                ok = self._writer.wait(self._flush_timeout)
-                for flush in flushes:
-                    flush.ok = ok
-                    flush.done.set()
-            if self._stopping:
-                self._drain()
-                self._writer.close(self._flush_timeout)
-                return
+            self._writer.close(self._flush_timeout)
+            return True
+        return False
+
+    def _take(self, count: int) -> list[ReadableSpan | RootRecord]:
+        queue = self._queue
+        batch: list[ReadableSpan | RootRecord] = []
+        while queue and len(batch) < count:
+            batch.append(queue.popleft())
+        return batch
 
     def _drain(self) -> None:
-        queue = self._queue
-        while queue:
-            batch: list[ReadableSpan | RootRecord] = []
-            while queue and len(batch) < self._max_batch:
-                batch.append(queue.popleft())
-            self._export(batch)
+        while self._queue:
+            batch = self._take(self._max_batch)
+            compacted = self._compact(batch)
+            if compacted is not None:
+                self._writer.write(compacted, len(batch))
 
-    def _export(self, batch: list[ReadableSpan | RootRecord]) -> None:
+    def _compact(self, batch: list[ReadableSpan | RootRecord]) -> SpanBatch | None:
         try:
-            compacted = compact(batch)
+            return compact(batch)
         except Exception:
             self._report(Outcome(0, 0, len(batch), None))
             log.debug("could not compact %d spans", len(batch), exc_info=True)
-            return
-        self._writer.write(compacted, len(batch))
+            return None
 
     def _report(self, outcome: Outcome) -> None:
         """What a writer did with a batch; called in the worker thread."""

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from runtime.observability.writer_sink import Outcome
-from runtime.observability.writer_wire import ACK, BATCH, BYE, CLOSE, HELLO, READY, receive, send
+from runtime.observability.writer_wire import ACK, BATCH, BYE, CLOSE, HELLO, READY, frame, next_frame, send
 
 if TYPE_CHECKING:
     from runtime.observability.records import SpanBatch
@@ -56,6 +56,10 @@ _POLL = 1.0  # seconds between liveness checks of the writer while waiting for i
 # Room for the batches in flight, so handing one over is one write: each time the exporter thread blocks, it
 # waits for the GIL again to go on, up to a switch interval (5 ms) while the event loop is busy.
 _SEND_BUFFER = 4 << 20
+_READ = 1 << 16
+# Send and receive without blocking, for one call, on a socket the exporter thread uses blocking: where the
+# platform has no such flag, batches are handed over by the exporter thread only.
+_DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
 
 
 class WriterLost(Exception):
@@ -81,6 +85,9 @@ class ProcessWriter:
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._in_flight: dict[int, int] = {}  # batch seq -> spans, in sending order
+        self._inbox = bytearray()  # what the writer said, read and not yet handled (part of a message)
+        self._outbox: memoryview | None = None  # the part of a batch the socket did not take at once
+        self._failure: BaseException | None = None  # what went wrong where it could not be handled
         self._waiting: collections.deque[tuple[SpanBatch, int]] = collections.deque()
         self._waiting_spans = 0
         self._startup_buffer = startup_buffer
@@ -129,6 +136,7 @@ class ProcessWriter:
         if self._sock is None:
             return
         try:
+            self._flush_outbox()
             while self._receive(0.0):
                 pass
             if self._ready:
@@ -161,11 +169,56 @@ class ProcessWriter:
         if not handed:
             self._fallback.write(batch, count)
 
+    def can_take(self, count: int) -> bool:
+        """True if a batch of ``count`` spans can be handed over now by :meth:`send_now`, from any thread,
+        without waiting: the writer is ready, nothing is held for it or left to send, and (after reading
+        its acknowledgements so far) the batch fits in the window. Never raises: a failure is kept for the
+        exporter thread, which degrades on its next call."""
+        if _DONTWAIT is None or self._sock is None or not self._ready:
+            return False
+        if self._waiting or self._outbox is not None or self._failure is not None:
+            return False
+        try:
+            while True:
+                try:
+                    data = self._sock.recv(_READ, _DONTWAIT)
+                except BlockingIOError:
+                    break
+                self._read(data)
+                if len(data) < _READ:
+                    break
+            while (message := next_frame(self._inbox)) is not None:
+                self._handle(message, until_bye=False)
+        except (OSError, WriterLost, ValueError) as exc:
+            self._failure = exc
+            return False
+        return self._pending + count <= self._window
+
+    def send_now(self, batch: SpanBatch, count: int) -> bool:
+        """Hand over a batch :meth:`can_take` allowed, without blocking. False if the socket did not take
+        all of it: the rest is sent by the exporter thread's next call (any call sends it first)."""
+        assert self._sock is not None and _DONTWAIT is not None
+        self._seq += 1
+        data = frame((BATCH, self._seq, batch, count))
+        self._sent(count)  # from here, a batch the socket refuses is counted lost with the writer
+        try:
+            sent = self._sock.send(data, _DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._failure = exc
+            return False
+        if sent < len(data):
+            self._outbox = memoryview(data)[sent:]
+            return False
+        return True
+
     def wait(self, timeout: float) -> bool:
         """Block until every batch sent is acknowledged; False after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         self._release_waiting()  # a flush does not wait for the writer to start
         try:
+            self._flush_outbox()
             while self._in_flight:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -189,6 +242,7 @@ class ProcessWriter:
             self._sock = self._proc = None
         elif sock is not None and proc is not None:
             try:
+                self._flush_outbox()
                 send(sock, (CLOSE,))
                 while not self._receive(max(0.0, deadline - time.monotonic()), until_bye=True):
                     if time.monotonic() >= deadline:
@@ -206,12 +260,27 @@ class ProcessWriter:
     def _send(self, batch: SpanBatch, count: int) -> None:
         """Hand one batch to the ready writer, first waiting for room among the batches in flight."""
         assert self._sock is not None
+        self._flush_outbox()
         while self._in_flight and self._pending + count > self._window:
             self._receive(_POLL)
         self._seq += 1
-        send(self._sock, (BATCH, self._seq, batch, count))
+        self._sock.sendall(frame((BATCH, self._seq, batch, count)))
+        self._sent(count)
+
+    def _sent(self, count: int) -> None:
+        """The batch numbered ``self._seq`` is the writer's from now on."""
         self._in_flight[self._seq] = count
         self._pending += count
+
+    def _flush_outbox(self) -> None:
+        """Send (blocking) what the socket did not take of a batch handed over by :meth:`send_now`."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise WriterLost(str(failure) or type(failure).__name__)
+        outbox = self._outbox
+        if outbox is not None and self._sock is not None:
+            self._sock.sendall(outbox)
+            self._outbox = None
 
     def _release_waiting(self) -> None:
         """Write in this thread what was held for a writer that is not ready (or no longer running)."""
@@ -229,14 +298,25 @@ class ProcessWriter:
         """Handle one message if one arrives within ``timeout``; True if one did (or, ``until_bye``, BYE)."""
         sock, proc = self._sock, self._proc
         assert sock is not None and proc is not None
-        ready, _, _ = select.select([sock], [], [], timeout)
-        if not ready:
-            if proc.poll() is not None:
-                raise WriterLost(f"it exited with status {proc.returncode}")
-            return False
-        message = receive(sock)
+        message = next_frame(self._inbox)
         if message is None:
+            ready, _, _ = select.select([sock], [], [], timeout)
+            if not ready:
+                if proc.poll() is not None:
+                    raise WriterLost(f"it exited with status {proc.returncode}")
+                return False
+            self._read(sock.recv(_READ))
+            message = next_frame(self._inbox)
+            if message is None:
+                return False  # part of a message: the rest is on its way
+        return self._handle(message, until_bye)
+
+    def _read(self, data: bytes) -> None:
+        if not data:
             raise WriterLost("it closed its socket")
+        self._inbox += data
+
+    def _handle(self, message: tuple[object, ...], until_bye: bool) -> bool:
         if message[0] == ACK:
             self._acknowledged(message)
             return not until_bye
@@ -265,6 +345,8 @@ class ProcessWriter:
         lost = sum(self._in_flight.values())
         self._in_flight.clear()
         self._pending = 0
+        self._inbox.clear()
+        self._outbox = self._failure = None
         if lost:
             self._report(Outcome(0, lost, 0, None))
         log.warning(message + "; writing traces in the server process from now on", exc)

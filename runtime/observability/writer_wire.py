@@ -25,7 +25,20 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ACK", "BATCH", "BYE", "CLOSE", "HELLO", "READY", "decode", "encode", "receive", "send"]
+__all__ = [
+    "ACK",
+    "BATCH",
+    "BYE",
+    "CLOSE",
+    "HELLO",
+    "READY",
+    "decode",
+    "encode",
+    "frame",
+    "next_frame",
+    "receive",
+    "send",
+]
 
 HELLO = "hello"
 READY = "ready"
@@ -71,11 +84,29 @@ def decode(payload: bytes | bytearray) -> object:
     return marshal.loads(payload)
 
 
+def frame(message: tuple[object, ...]) -> bytes:
+    """``message`` as it goes on the wire: its length, then its encoding (one buffer: one write)."""
+    payload = encode(message)
+    return _HEADER.pack(len(payload)) + payload
+
+
 def send(sock: socket.socket, message: tuple[object, ...]) -> None:
     """Write one message; blocks while the peer's buffer is full (that is the writer's back-pressure)."""
-    payload = encode(message)
-    sock.sendall(_HEADER.pack(len(payload)))
-    sock.sendall(payload)
+    sock.sendall(frame(message))
+
+
+def next_frame(buffer: bytearray) -> tuple[object, ...] | None:
+    """Take the first whole message off the front of ``buffer`` (bytes read so far); None if there is none
+    yet. For a reader that must not block, where :func:`receive` would wait for the rest of a message."""
+    if len(buffer) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack_from(buffer)
+    end = _HEADER.size + size
+    if len(buffer) < end:
+        return None
+    message = decode(bytes(buffer[_HEADER.size : end]))
+    del buffer[:end]
+    return _checked(message)
 
 
 def receive(sock: socket.socket) -> tuple[object, ...] | None:
@@ -87,7 +118,10 @@ def receive(sock: socket.socket) -> tuple[object, ...] | None:
     payload = _read_exact(sock, size)
     if payload is None:
         return None
-    message = decode(payload)
+    return _checked(decode(payload))
+
+
+def _checked(message: object) -> tuple[object, ...]:
     if not isinstance(message, tuple) or not message:
         raise ValueError(f"unexpected trace writer message {type(message).__name__}")
     return message

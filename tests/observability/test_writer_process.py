@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import marshal
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -24,7 +26,7 @@ from runtime.observability.records import SpanBatch, compact
 from runtime.observability.store_export import StoreSpanProcessor, ThreadWriter
 from runtime.observability.writer_client import ProcessWriter
 from runtime.observability.writer_sink import Outcome
-from runtime.observability.writer_wire import BATCH, decode, encode
+from runtime.observability.writer_wire import ACK, BATCH, decode, encode, frame, next_frame
 from tests.observability.test_store_export import emit_request
 from tests.servers import ServeProcess, wait_until
 
@@ -327,3 +329,70 @@ def test_frames_carry_plain_values_only() -> None:
     attrs = received[2][1][0][8]  # type: ignore[index]
     assert type(attrs["tier"]) is str and attrs["tier"] == "gold"  # the plain value: no class to import
     assert type(attrs["n"]) is int and attrs["n"] == 3
+
+
+def test_a_full_batch_is_handed_over_by_the_thread_that_filled_it(url: str) -> None:
+    """No wake-up of the worker thread: the batch goes to the ready writer from the request's thread."""
+    processor = StoreSpanProcessor(CountingStore(url), schedule_delay=60, max_batch_size=4, store_url=url)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    process = processor._writer
+    assert isinstance(process, ProcessWriter)
+    process.start()
+    assert wait_until(lambda: process._receive(0.05) or process._ready, timeout=30)
+    processor._wake.clear()
+    emit_request(provider, children=3)  # four spans: one full batch
+    assert not processor._wake.is_set() and not processor._queue
+    assert process.pending() == 4 or processor.stats()[0] == 4  # in flight, or written already
+    assert wait_until(lambda: stored_traces(url) == 1, timeout=10)
+    emit_request(provider, children=1)  # half a batch: left for the worker's schedule (or a flush)
+    assert len(processor._queue) == 2 and not processor._wake.is_set()
+    provider.shutdown()
+    assert stored_traces(url) == 2
+    assert processor.stats() == (6, {"queue_full": 0, "store_error": 0, "invalid": 0}, 0)
+
+
+def test_a_hand_off_waits_for_nothing(url: str, writer: tuple[ProcessWriter, list[Outcome]]) -> None:
+    """``can_take`` says no whenever handing over could wait; the worker thread does it then."""
+    process, outcomes = writer
+    assert process.can_take(10)
+    assert not process.can_take(process._window + 1)  # past the window: only the worker may wait for room
+    process._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # type: ignore[union-attr]
+    batch, count = request_batch(children=2000)  # far more than the socket buffer holds
+    assert not process.send_now(batch, count)  # the socket took what it could, the rest waits
+    assert process._outbox is not None and not process.can_take(1)
+    assert process.wait(30)  # the worker's next call sends the rest first
+    assert process._outbox is None and outcomes[-1].exported == count
+    assert stored_traces(url) == 1
+
+
+def test_a_writer_lost_during_a_hand_off_is_found_by_the_worker(
+    url: str, writer: tuple[ProcessWriter, list[Outcome]]
+) -> None:
+    process, outcomes = writer
+    batch, count = request_batch()
+    assert process.can_take(count) and process.send_now(batch, count)
+    assert process.wait(10)
+    pid = process.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: gone(pid), timeout=10)
+    assert not process.can_take(count)  # it read the end of the socket: never raises, keeps it for later
+    assert not process.degraded
+    process.poll()  # the worker's next call
+    assert process.degraded
+    process.write(*request_batch())  # in-thread from now on
+    assert [o.exported for o in outcomes] == [count, count] and stored_traces(url) == 2
+
+
+def test_messages_are_read_whole_from_bytes_read_so_far() -> None:
+    data = bytearray(frame((ACK, 1, 2, 0, 0, None)) + frame((ACK, 2, 3, 0, 0, 0.5)))
+    first, rest = data[:7], data[7:]
+    assert next_frame(first) is None and len(first) == 7  # part of a message: nothing taken
+    first += rest
+    assert next_frame(first) == (ACK, 1, 2, 0, 0, None)
+    assert next_frame(first) == (ACK, 2, 3, 0, 0, 0.5)
+    assert next_frame(first) is None and not first
+    not_a_tuple = marshal.dumps("x")
+    with pytest.raises(ValueError, match="unexpected trace writer message str"):
+        next_frame(bytearray(len(not_a_tuple).to_bytes(4, "big") + not_a_tuple))
