@@ -124,6 +124,8 @@ _KEPT_BY_ROOT = _PROMOTED | frozenset(_RESOURCE_KEYS)  # what a root span kept i
 _TRACE_STATUSES = {s.value: s.value for s in TraceStatus}
 _NO_EVENTS: tuple[CompactEvent, ...] = ()
 _ROOT_RECORD_LENGTH = 12  # a CompactRoot; a CompactSpan has 11 items
+_NUMBERS = (int, float)  # for isinstance: ``int | float`` would build a union object at each call
+_SEQUENCES = (tuple, list)
 
 
 def trace_id_hex(trace_id: int) -> str:
@@ -139,6 +141,17 @@ def root_attributes(
     """The attributes of a request's root span: ``shared`` (its model's and endpoint's), then what is known
     when the request starts, then what code inside the request set (``own``), then what the end tells;
     later ones win, as they would have had each been set on the span when it became known."""
+    attrs = dict(shared)
+    _fill(fields, attrs, attrs, own)
+    return attrs
+
+
+def _fill(
+    fields: RootFields, kept: dict[str, Any], extra: dict[str, Any], own: Mapping[str, Any] | None = None
+) -> None:
+    """Set the attributes ``fields`` stand for (present ones only): in ``kept`` those a trace row has a
+    column for (``_PROMOTED``), in ``extra`` the others; for a root span's attributes, one dict for both.
+    ``own``, what code inside the request set, goes between what its start and its end tell."""
     (
         request_id,
         session,
@@ -156,37 +169,40 @@ def root_attributes(
         error_type,
         error_message,
     ) = fields
-    attrs = dict(shared)
-    attrs[a.REQUEST_ID] = request_id
+    extra[a.REQUEST_ID] = request_id
     _set_present(
-        attrs,
+        kept,
         (a.CONVERSATION_ID, session or None),
         (a.USER_ID, user or None),
         (a.REQUEST_PREVIEW, request_preview or None),
     )
     if own:
-        attrs.update(own)
-    attrs[a.STATUS] = status
-    attrs[a.OUTPUT_EVENTS] = output_events
+        kept.update(own)
+    kept[a.STATUS] = status
+    extra[a.OUTPUT_EVENTS] = output_events
     counted = tokens_in is not None or tokens_out is not None
     _set_present(
-        attrs,
+        kept,
         (a.USAGE_INPUT_TOKENS, tokens_in),
         (a.USAGE_OUTPUT_TOKENS, tokens_out),
         (a.USAGE_TOTAL_TOKENS, (tokens_in or 0) + (tokens_out or 0) if counted else None),
         (a.USAGE_ESTIMATED, estimated),
         (a.TIME_TO_FIRST_TOKEN, ttft),
-        (a.TIME_PER_OUTPUT_TOKEN, tpot),
         (a.RESPONSE_PREVIEW, response_preview or None),
         (a.PROMPTS, prompts or None),
+    )
+    _set_present(
+        extra,
+        (a.TIME_PER_OUTPUT_TOKEN, tpot),
         (a.ERROR_TYPE, error_type or None),
         (a.ERROR_MESSAGE, error_message or None),
     )
-    return attrs
 
 
 def _set_present(attrs: dict[str, Any], *pairs: tuple[str, Any]) -> None:
-    attrs.update((key, value) for key, value in pairs if value is not None)
+    for key, value in pairs:
+        if value is not None:
+            attrs[key] = value
 
 
 def compact(spans: Iterable[ReadableSpan | RootRecord]) -> SpanBatch:
@@ -258,46 +274,81 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _root_span(fields: dict[str, Any], attrs: Mapping[str, Any], events: list[dict[str, Any]]) -> str:
-    """A request's root span as its trace row keeps it: one JSON value (tuples, OpenTelemetry's sequences,
-    become lists) holding only what the row does not already hold (see ``get_trace``): no start, end or
-    parent, and of the attributes only those with a column of their own or whose key a resource attribute
-    took in the row's ``attributes``; the rest it inherits from there."""
-    del fields["start_ns"], fields["end_ns"], fields["parent_span_id"]
-    own = {k: attrs[k] for k in attrs.keys() & _KEPT_BY_ROOT}
-    return json_text({**fields, "attributes": own, "events": events, "inherit_attributes": True})
+class _RootShape:
+    """What the trace row of a request's root takes from the attributes its request shares with others (its
+    model's and endpoint's) and from its resource; worked out once per batch for the root records of one
+    model and endpoint."""
+
+    __slots__ = (
+        "endpoint",
+        "extra",
+        "kept",
+        "model_id",
+        "model_name",
+        "model_version",
+        "resource",
+        "span_type",
+        "variant",
+    )
+
+    def __init__(self, shared: Mapping[str, Any], resource: Mapping[str, Any]) -> None:
+        get = shared.get
+        self.model_id = _str_or_none(get(a.AGENT_ID))
+        self.model_name = _str_or_none(get(a.AGENT_NAME))
+        self.model_version = _int_or_none(get(a.AGENT_VERSION))
+        self.endpoint = _str_or_none(get(a.ENDPOINT))
+        self.variant = _str_or_none(get(a.VARIANT))
+        self.span_type = str(get(a.SPAN_TYPE, "UNKNOWN"))
+        self.extra = {k: shared[k] for k in shared.keys() - _PROMOTED}  # set operations: in C
+        self.kept = {k: shared[k] for k in shared.keys() & _KEPT_BY_ROOT}
+        self.resource = {k: resource[k] for k in _RESOURCE_KEYS if k in resource}
 
 
 def _trace_row(
-    trace_id: str,
-    attrs: Mapping[str, Any],
-    resource: Mapping[str, Any],
-    fields: dict[str, Any],
+    root: tuple[int, int, str, int, int | None, str, str | None],
+    shape: _RootShape,
+    kept: dict[str, Any],
+    extra: dict[str, Any],
     events: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The trace row of a request's root span, the span itself kept in it rather than as a spans row."""
-    start, end, status_code = fields["start_ns"], fields["end_ns"], fields["status_code"]
-    get = attrs.get
+    """The trace row of a request's root span ``root`` (trace id, span id, name, start, end, status code and
+    message), the span itself kept in it rather than as a spans row: ``shape`` says what the row takes
+    from the attributes the request shares with others and from its resource; ``kept`` are the attributes
+    with a trace column (and those a resource attribute took the key of), ``extra`` the others.
+
+    The root span kept in the row is one JSON value (tuples, OpenTelemetry's sequences, become lists)
+    holding only what the row does not already hold (see ``get_trace``): no start, end or parent, and of the
+    attributes only ``kept``; the rest it inherits from the row's ``attributes``."""
+    trace_id, span_id, name, start, end, status_code, message = root
+    get = kept.get
     ttft = get(a.TIME_TO_FIRST_TOKEN)
     tokens_in = _int_or_none(get(a.USAGE_INPUT_TOKENS))
     tokens_out = _int_or_none(get(a.USAGE_OUTPUT_TOKENS))
     status = _TRACE_STATUSES.get(str(get(a.STATUS)))
     if status is None:
         status = TraceStatus.ERROR.value if status_code == "ERROR" else TraceStatus.OK.value
-    extra = {k: attrs[k] for k in attrs.keys() - _PROMOTED}  # set operations: in C, not per key in Python
-    extra.update({k: resource[k] for k in _RESOURCE_KEYS if k in resource})
     prompts = get(a.PROMPTS)
+    span = {
+        "span_id": f"{span_id:016x}",
+        "name": name,
+        "span_type": shape.span_type,
+        "status_code": status_code,
+        "status_message": message,
+        "attributes": kept,
+        "events": events,
+        "inherit_attributes": True,
+    }
     return {
-        "trace_id": trace_id,
-        "model_id": _str_or_none(get(a.AGENT_ID)),
-        "model_name": _str_or_none(get(a.AGENT_NAME)),
-        "model_version": _int_or_none(get(a.AGENT_VERSION)),
-        "endpoint": _str_or_none(get(a.ENDPOINT)),
+        "trace_id": trace_id_hex(trace_id),
+        "model_id": shape.model_id,
+        "model_name": shape.model_name,
+        "model_version": shape.model_version,
+        "endpoint": shape.endpoint,
         "status": status,
         "start_time_ns": start,
         "end_time_ns": end,
         "latency_ms": (end - start) / 1e6 if end is not None else None,
-        "ttft_ms": ttft * 1000.0 if isinstance(ttft, int | float) else None,
+        "ttft_ms": ttft * 1000.0 if isinstance(ttft, _NUMBERS) else None,
         "input_tokens": tokens_in,
         "output_tokens": tokens_out,
         "total_tokens": (tokens_in or 0) + (tokens_out or 0)
@@ -309,12 +360,16 @@ def _trace_row(
         "request_preview": _str_or_none(get(a.REQUEST_PREVIEW)),
         "response_preview": _str_or_none(get(a.RESPONSE_PREVIEW)),
         "attributes": json_text(extra),
-        "variant": _str_or_none(get(a.VARIANT)),
+        "variant": shape.variant,
         "prompts": json_text([str(p) for p in prompts])
-        if isinstance(prompts, tuple | list) and prompts
+        if isinstance(prompts, _SEQUENCES) and prompts
         else "[]",
-        "root_span": _root_span(fields, attrs, events),
+        "root_span": json_text(span),
     }
+
+
+def _events(events: tuple[CompactEvent, ...]) -> list[dict[str, Any]]:
+    return [{"name": n, "time_ns": t, "attributes": e} for n, t, e in events] if events else []
 
 
 def to_rows(batch: SpanBatch) -> TraceRows:
@@ -322,37 +377,51 @@ def to_rows(batch: SpanBatch) -> TraceRows:
     shared, spans = batch
     trace_rows: list[dict[str, Any]] = []
     span_rows: list[dict[str, Any]] = []
+    shapes: dict[tuple[int, int], _RootShape] = {}  # by (shared attributes, resource) index
     for span in spans:
-        parent_id: int | None
-        end: int | None
         if len(span) == _ROOT_RECORD_LENGTH:  # a request's root as the telemetry recorded it
             root = cast("CompactRoot", span)
-            trace_id_int, span_id, name, start, end, status_code, message, base, values, own, events, res = (
-                root
+            base, values, own, res = root[7], root[8], root[9], root[11]
+            if not own and a.ENDPOINT in shared[base]:  # nothing set inside could override shared ones
+                shape = shapes.get((base, res))
+                if shape is None:
+                    shape = shapes[base, res] = _RootShape(shared[base], shared[res])
+                kept, extra = dict(shape.kept), dict(shape.extra)
+                _fill(values, kept, extra)
+                extra.update(shape.resource)
+                trace_rows.append(_trace_row(root[:7], shape, kept, extra, _events(root[10])))
+                continue
+            plain: CompactSpan = (
+                *root[:2],
+                None,
+                *root[2:7],
+                root_attributes(shared[base], values, own),
+                root[10],
+                res,
             )
-            parent_id, attrs = None, root_attributes(shared[base], values, own)
         else:
             plain = cast("CompactSpan", span)
-            trace_id_int, span_id, parent_id, name, start, end, status_code, message, attrs, events, res = (
-                plain
-            )
-        trace_id = trace_id_hex(trace_id_int)
-        fields = {
-            "span_id": f"{span_id:016x}",
-            "parent_span_id": f"{parent_id:016x}" if parent_id is not None else None,
-            "name": name,
-            "span_type": str(attrs.get(a.SPAN_TYPE, "UNKNOWN")),
-            "start_ns": start,
-            "end_ns": end,
-            "status_code": status_code,
-            "status_message": message,
-        }
-        event_list = [{"name": n, "time_ns": t, "attributes": e} for n, t, e in events] if events else []
-        if parent_id is None and a.ENDPOINT in attrs:
-            trace_rows.append(_trace_row(trace_id, attrs, shared[res], fields, event_list))
+        trace_id, span_id, parent_id, name, start, end, status_code, message, attrs, events, res = plain
+        event_list = _events(events)
+        if parent_id is None and a.ENDPOINT in attrs:  # a whole root span: its shape is all its attributes
+            shape = _RootShape(attrs, shared[res])
+            row = (trace_id, span_id, name, start, end, status_code, message)
+            extra = {**shape.extra, **shape.resource}
+            trace_rows.append(_trace_row(row, shape, shape.kept, extra, event_list))
             continue
-        fields["trace_id"] = trace_id
-        fields["attributes"] = json_text(attrs)
-        fields["events"] = json_text(event_list) if event_list else "[]"
-        span_rows.append(fields)
+        span_rows.append(
+            {
+                "trace_id": trace_id_hex(trace_id),
+                "span_id": f"{span_id:016x}",
+                "parent_span_id": f"{parent_id:016x}" if parent_id is not None else None,
+                "name": name,
+                "span_type": str(attrs.get(a.SPAN_TYPE, "UNKNOWN")),
+                "start_ns": start,
+                "end_ns": end,
+                "status_code": status_code,
+                "status_message": message,
+                "attributes": json_text(attrs),
+                "events": json_text(event_list) if event_list else "[]",
+            }
+        )
     return trace_rows, span_rows

@@ -89,6 +89,43 @@ def test_a_root_record_gives_the_rows_its_readable_span_gives() -> None:
     }
 
 
+def decoded(rows: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Trace rows with their JSON columns parsed: key order in them is not part of what is stored."""
+    columns = ("attributes", "prompts", "root_span")
+    return [{k: json.loads(v) if k in columns else v for k, v in row.items()} for row in rows[0]]
+
+
+def test_a_plain_root_record_takes_the_short_way_to_the_same_row() -> None:
+    """A root nothing inside the request added to becomes its trace row without its attribute dict being
+    built: held to the row its readable span (the general way) gives, over the fields' variations."""
+    ok: RootFields = ("r", None, None, None, "OK", 1, None, None, True, None, None, None, None, None, None)
+    variants: list[RootFields] = [
+        FIELDS,
+        ok,
+        ("r", "", "u", "", "OK", 0, 0, 7, False, 0.0, 0.5, "", (), None, None),
+        ("r", "s", None, "hi", "TIMEOUT", 2, None, 4, True, 0.1, None, "x", None, "timeout", None),
+        ("r", None, None, None, "weird", 0, None, None, True, None, None, None, None, "", ""),
+    ]
+    shared = {
+        **SHARED,
+        a.AGENT_ID: "m-1",
+        a.AGENT_VERSION: "3",
+        a.VARIANT: "challenger",
+        a.SPAN_TYPE: "AGENT",
+    }
+    for fields in variants:
+        for status in (None, Status(StatusCode.ERROR, "boom")):
+            recorded = RootSpan("invoke_agent bot", 0xABC, True, {}, 1_000)
+            finished = RootSpan("invoke_agent bot", 0xABC, True, {}, 1_000)
+            finished.span_id = recorded.span_id
+            if status is not None:
+                recorded.set_status(status)
+                finished.set_status(status)
+            short = to_rows(compact([recorded.record(9_000, RESOURCE, shared, fields)]))
+            general = to_rows(compact([finished.finish(9_000, RESOURCE, SCOPE, shared, fields)]))
+            assert decoded(short) == decoded(general), fields
+
+
 def test_roots_go_plainly_to_the_store_until_another_processor_wants_them(tmp_path: Path) -> None:
     app = create_app(settings_for(tmp_path), agent=loaded(AsyncEcho(), "echo"))
     observability = observability_of(app)
