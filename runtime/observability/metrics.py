@@ -28,6 +28,9 @@ __all__ = ["ExportStats", "RequestSeries", "RuntimeMetrics"]
 ExportStats = Callable[[], tuple[int, dict[str, int], int]]
 
 
+_FAILED = frozenset({CallStatus.ERROR, CallStatus.TIMEOUT})
+
+
 class RequestSeries:
     """The metric children of one (model name, version, endpoint, variant)."""
 
@@ -71,9 +74,11 @@ class RequestSeries:
         return child
 
     def record(self, call: Call, latency: float, ttft: float | None, tpot: float | None) -> None:
-        """Count one finished call (the in-flight gauge is the caller's: it went up in ``begin``)."""
-        requests = self._requests.get(call.status)
-        (requests or self.requests(call.status)).inc()
+        """Count one finished call, no longer in flight (it went up in ``begin``)."""
+        self.in_flight.value -= 1
+        status = call.status
+        requests = self._requests.get(status)
+        (requests or self.requests(status)).value += 1
         self.duration.observe(latency)
         if ttft is not None and call.stream:
             self.ttft.observe(ttft)
@@ -83,8 +88,8 @@ class RequestSeries:
             self.input_tokens.observe(call.input_tokens)
         if call.output_tokens is not None:
             self.output_tokens.observe(call.output_tokens)
-        if call.status in (CallStatus.ERROR, CallStatus.TIMEOUT):
-            self.errors(call.error_code or call.status.lower()).inc()
+        if status is not CallStatus.OK and status in _FAILED:
+            self.errors(call.error_code or status.lower()).inc()
 
 
 class RuntimeMetrics:

@@ -172,7 +172,7 @@ class RequestTelemetry:
             shape = self._shape(call)
             handle = _Handle(shape)
             if shape.series is not None:
-                shape.series.in_flight.inc()
+                shape.series.in_flight.value += 1
         except Exception:
             _failed("begin", call)
             return None
@@ -218,7 +218,6 @@ class RequestTelemetry:
                 self._close_span(call, handle, latency, ttft, tpot)
             series = handle.shape.series
             if series is not None:
-                series.in_flight.dec()
                 series.record(call, latency, ttft, tpot)
         except Exception:
             _failed("end", call)
@@ -246,11 +245,15 @@ class RequestTelemetry:
             error_type = call.error_code or call.status.lower()
             # An agent's exception message may quote its input: it is content, kept only when content is.
             error_message = call.error_message if capture else None
+        request_text = call.input_preview if capture else None
+        output = call.output_text if capture else None
         return (
             call.request_id,
             call.session_id,
             call.user_id,
-            _preview(call.input_preview) if capture else None,
+            request_text
+            if not request_text or len(request_text) <= PREVIEW_CHARS
+            else _preview(request_text),
             call.status,
             call.output_events,
             call.input_tokens,
@@ -258,7 +261,7 @@ class RequestTelemetry:
             call.usage_estimated,
             ttft,
             tpot,
-            _preview("".join(call.output_text)) if capture and call.output_text else None,
+            _preview(output[0] if len(output) == 1 else "".join(output)) if output else None,
             tuple(prompts) if prompts else None,
             error_type,
             error_message,
