@@ -251,9 +251,7 @@ class RequestTelemetry:
             call.request_id,
             call.session_id,
             call.user_id,
-            request_text
-            if not request_text or len(request_text) <= PREVIEW_CHARS
-            else _preview(request_text),
+            request_text if request_text and len(request_text) <= PREVIEW_CHARS else _preview(request_text),
             call.status,
             call.output_events,
             call.input_tokens,
