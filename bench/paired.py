@@ -5,7 +5,9 @@ project's drifts by up to 1.8x within minutes) the drift lands on whichever serv
 a ratio of two servers measured ten minutes apart says little. Here every server is started once and kept
 running (an idle server costs no CPU), and each round measures all of them in turn on the same scenario
 and concurrency, seconds apart. A ratio is computed within each round and the median over the rounds is
-reported, so a drift slower than a round weighs on both sides of it alike.
+reported, so a drift slower than a round weighs on both sides of it alike. The CPU the server's processes
+(the serving process and its trace writer) spent per request is reported too, as the median over the
+rounds: a cost, where requests/s in a closed loop on two shared cores also depends on who waited for whom.
 
 Servers: ``bare``, ``runtime-async`` (tracing and metrics on) and ``runtime-async-obs-off``, as in the full
 run. Prints one line per scenario and concurrency and writes JSON (``--out``).
@@ -27,7 +29,7 @@ from bench.servers import RunningServer, start_server
 from bench.stats import median_or_none
 from bench.variants import BENCH_DIR, load_variants
 
-__all__ = ["PAIRS", "main", "round_ratios", "summarize"]
+__all__ = ["PAIRS", "cpu_per_request_us", "main", "round_ratios", "summarize"]
 
 SERVERS = ("bare", "runtime-async", "runtime-async-obs-off")
 # (label, numerator, denominator, target): the ratios of the benchmark issue this run checks
@@ -64,13 +66,27 @@ def summarize(rounds: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
-def _one(server: RunningServer, scenario: str, concurrency: int, args: argparse.Namespace) -> float | None:
+def cpu_per_request_us(result: dict[str, Any]) -> float | None:
+    """CPU the server's process tree (the serving process and its trace writer) spent per request issued,
+    warm-up included: what a request costs, whoever waited for whom."""
+    cpu, issued = result.get("server_cpu_s"), result.get("issued")
+    if not isinstance(cpu, int | float) or not isinstance(issued, int) or issued <= 0:
+        return None
+    return cpu / issued * 1e6
+
+
+def _one(
+    server: RunningServer, scenario: str, concurrency: int, args: argparse.Namespace
+) -> tuple[float | None, float | None]:
+    """(requests/s, server CPU µs per request) of one load, (None, None) when it failed or is unsupported."""
     spec = load_spec(server, SCENARIOS[scenario], concurrency, args.duration, args.warmup)
     if spec is None:
-        return None
+        return None, None
     result = run_loadgen(spec, server)
     rps = result.get("rps")
-    return float(rps) if isinstance(rps, int | float) and not result.get("errors") else None
+    if not isinstance(rps, int | float) or result.get("errors"):
+        return None, None
+    return float(rps), cpu_per_request_us(result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,11 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in scenarios:
             for conc in concurrency:
                 rounds: list[dict[str, float]] = []
+                cpu: list[dict[str, float]] = []
                 for _ in range(args.rounds):
                     measured = {name: _one(server, scenario, conc, args) for name, server in servers.items()}
-                    rounds.append({name: rps for name, rps in measured.items() if rps is not None})
+                    rounds.append({name: m[0] for name, m in measured.items() if m[0] is not None})
+                    cpu.append({name: m[1] for name, m in measured.items() if m[1] is not None})
                 summary = summarize(rounds)
-                results["points"][f"{scenario} c={conc}"] = {"rounds": rounds, **summary}
+                summary["cpu_us_per_request"] = {
+                    name: median_or_none([c.get(name) for c in cpu]) for name in servers
+                }
+                results["points"][f"{scenario} c={conc}"] = {"rounds": rounds, "cpu_rounds": cpu, **summary}
                 _print(scenario, conc, summary)
     finally:
         for server in servers.values():
@@ -112,7 +133,11 @@ def _print(scenario: str, concurrency: int, summary: dict[str, Any]) -> None:
         for label, _, _, target in PAIRS
         if (value := summary["ratios"][label]) is not None
     )
+    cpu = "  ".join(
+        f"{name} {value:,.0f}" for name, value in summary["cpu_us_per_request"].items() if value is not None
+    )
     print(f"{scenario:<12} c={concurrency:<3} req/s {rps}\n{'':17}{ratios}", flush=True)
+    print(f"{'':17}server CPU us/request (serving process + trace writer): {cpu}", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.paired import round_ratios, summarize
+from bench.paired import cpu_per_request_us, round_ratios, summarize
 
 
 def test_ratios_are_taken_within_each_round_then_their_median() -> None:
@@ -23,3 +23,9 @@ def test_a_round_missing_a_server_is_left_out_of_its_ratios() -> None:
     rounds = [{"bare": 10.0, "runtime-async": 5.0}, {"runtime-async": 4.0}]
     assert round_ratios(rounds, "runtime-async", "bare") == [0.5]
     assert summarize(rounds)["ratios"]["tracing+metrics on/off"] is None
+
+
+def test_server_cpu_is_counted_per_request_issued() -> None:
+    assert cpu_per_request_us({"server_cpu_s": 1.5, "issued": 10_000}) == 150.0
+    assert cpu_per_request_us({"server_cpu_s": 1.5, "issued": 0}) is None  # nothing was served
+    assert cpu_per_request_us({"issued": 10}) is None  # the server's CPU could not be read
