@@ -4,8 +4,11 @@ Modelled on OpenTelemetry's ``BatchSpanProcessor`` (bounded queue, one worker th
 delay) but with what the runtime needs and the SDK's processor does not expose: drops are counted by reason
 (queue full, store error, invalid) for ``/metrics``, the queue depth is readable, every store write is
 timed, and ``on_end`` (run by whatever thread ends a span, often the event loop) is an append and a length
-check. The worker thread only compacts each batch (:func:`~runtime.observability.records.compact`) and hands
-it to a writer:
+check, except once per full batch: then that thread compacts the batch
+(:func:`~runtime.observability.records.compact`) and hands it to the writer process itself when that cannot
+wait for anything (see :meth:`StoreSpanProcessor._hand_off`). Everything that may wait (the timed flush of a
+partial batch, the writer's start-up and flow control, flushes, shutdown, the fallback) is the worker
+thread's, which compacts what it drains and hands it to a writer:
 
 - by default the trace writer process (:class:`~runtime.observability.writer_client.ProcessWriter`), which
   converts and writes on another core, so the work no longer competes with the event loop for the GIL;
