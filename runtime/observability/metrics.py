@@ -28,9 +28,6 @@ __all__ = ["ExportStats", "RequestSeries", "RuntimeMetrics"]
 ExportStats = Callable[[], tuple[int, dict[str, int], int]]
 
 
-_FAILED = frozenset({CallStatus.ERROR, CallStatus.TIMEOUT})
-
-
 class RequestSeries:
     """The metric children of one (model name, version, endpoint, variant)."""
 
@@ -88,7 +85,7 @@ class RequestSeries:
             self.input_tokens.observe(call.input_tokens)
         if call.output_tokens is not None:
             self.output_tokens.observe(call.output_tokens)
-        if status is not CallStatus.OK and status in _FAILED:
+        if status in CallStatus.FAILED:
             self.errors(call.error_code or status.lower()).inc()
 
 

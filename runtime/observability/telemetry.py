@@ -241,17 +241,16 @@ class RequestTelemetry:
         """What the root span says of ``call`` beyond what its model and endpoint share."""
         capture = self.capture_content
         error_type = error_message = None
-        if call.status in (CallStatus.ERROR, CallStatus.TIMEOUT):
+        if call.status in CallStatus.FAILED:
             error_type = call.error_code or call.status.lower()
             # An agent's exception message may quote its input: it is content, kept only when content is.
             error_message = call.error_message if capture else None
-        request_text = call.input_preview if capture else None
         output = call.output_text if capture else None
         return (
             call.request_id,
             call.session_id,
             call.user_id,
-            request_text if request_text and len(request_text) <= PREVIEW_CHARS else _preview(request_text),
+            _preview(call.input_preview) if capture else None,
             call.status,
             call.output_events,
             call.input_tokens,
@@ -259,7 +258,7 @@ class RequestTelemetry:
             call.usage_estimated,
             ttft,
             tpot,
-            _preview(output[0] if len(output) == 1 else "".join(output)) if output else None,
+            _preview("".join(output)) if output else None,
             tuple(prompts) if prompts else None,
             error_type,
             error_message,

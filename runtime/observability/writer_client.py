@@ -198,8 +198,7 @@ class ProcessWriter:
         """Hand over a batch :meth:`can_take` allowed, without blocking. False if the socket did not take
         all of it: the rest is sent by the exporter thread's next call (any call sends it first)."""
         assert self._sock is not None and _DONTWAIT is not None
-        self._seq += 1
-        data = frame((BATCH, self._seq, batch, count))
+        data = self._next_batch(batch, count)
         self._sent(count)  # from here, a batch the socket refuses is counted lost with the writer
         try:
             sent = self._sock.send(data, _DONTWAIT)
@@ -263,9 +262,13 @@ class ProcessWriter:
         self._flush_outbox()
         while self._in_flight and self._pending + count > self._window:
             self._receive(_POLL)
-        self._seq += 1
-        self._sock.sendall(frame((BATCH, self._seq, batch, count)))
+        self._sock.sendall(self._next_batch(batch, count))
         self._sent(count)
+
+    def _next_batch(self, batch: SpanBatch, count: int) -> bytes:
+        """The message of the next batch, numbered."""
+        self._seq += 1
+        return frame((BATCH, self._seq, batch, count))
 
     def _sent(self, count: int) -> None:
         """The batch numbered ``self._seq`` is the writer's from now on."""

@@ -21,6 +21,7 @@ class CallStatus:
     ERROR = "ERROR"
     CANCELLED = "CANCELLED"
     TIMEOUT = "TIMEOUT"
+    FAILED = frozenset({ERROR, TIMEOUT})  # the outcomes counted as errors (a cancel is the client's doing)
 
 
 @dataclass(slots=True, frozen=True)
