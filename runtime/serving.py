@@ -39,6 +39,7 @@ from runtime.protocol.agent import (
 )
 from runtime.protocol.call import Call, CallStatus, ModelInfo, NullTelemetry, Telemetry
 from runtime.streaming.text import compact
+from runtime.timers import FifoTimers
 
 __all__ = ["AgentService", "AgentSlot", "LoadedAgent", "VariantRouter", "estimate_tokens"]
 
@@ -98,20 +99,21 @@ def _observe(call: Call, event: StreamEvent) -> dict[str, object] | None:
 class _Deadline:
     """One timer for a whole call: cheaper than ``asyncio.timeout`` (a context manager, a rescheduled
     handle, per-exit checks), which was a measurable share of the hot path, and for a stream one timer
-    instead of one per event. It cancels the task only while that task awaits the agent (``waiting``; a
-    plain call waits from start to end), so a stream's timeout surfaces inside the generator, where it can
-    still become an error event."""
+    instead of one per event; the service's calls share one loop timer (see :mod:`runtime.timers`). It
+    cancels the task only while that task awaits the agent (``waiting``; a plain call waits from start to
+    end), so a stream's timeout surfaces inside the generator, where it can still become an error event."""
 
-    __slots__ = ("expired", "fired", "handle", "task", "waiting")
+    __slots__ = ("expired", "fired", "task", "timers", "waiting")
 
-    def __init__(self, seconds: float, waiting: bool = True) -> None:
+    def __init__(self, timers: FifoTimers, waiting: bool = True) -> None:
         self.task = asyncio.current_task()
         self.waiting = waiting
         self.expired = False
         self.fired = False
-        self.handle = asyncio.get_running_loop().call_later(seconds, self._expire)
+        self.timers = timers
+        timers.add(self)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         self.expired = True
         if self.waiting and self.task is not None:
             self.fired = True
@@ -139,13 +141,14 @@ class _Deadline:
             self.waiting = False
 
     def cancel(self) -> None:
-        self.handle.cancel()
+        self.timers.discard(self)
 
 
 class AgentService:
     def __init__(self, slot: AgentSlot, *, timeout: float, telemetry: Telemetry | None = None) -> None:
         self.slot = slot
         self.timeout = timeout
+        self._deadlines = FifoTimers(timeout)
         self.telemetry: Telemetry = telemetry or NullTelemetry()
         self.router: VariantRouter | None = None
 
@@ -213,7 +216,7 @@ class AgentService:
         agent = self._agent_for(call)
         call.model = agent.info
         handle = self.telemetry.begin(call)
-        deadline = _Deadline(self.timeout)
+        deadline = _Deadline(self._deadlines)
         try:
             response = await agent.runner.predict(request)
         except asyncio.CancelledError:
@@ -250,7 +253,7 @@ class AgentService:
         agent = self._agent_for(call)
         call.model = agent.info
         handle = self.telemetry.begin(call)
-        deadline = _Deadline(self.timeout, waiting=False)
+        deadline = _Deadline(self._deadlines, waiting=False)
         events = agent.runner.stream(request)
         usage: dict[str, object] | None = None
         try:

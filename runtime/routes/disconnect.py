@@ -1,9 +1,10 @@
 """Cancel a non-streaming agent call when its client goes away.
 
 Starlette watches for disconnects only while streaming. For plain responses we arm a timer instead of a
-watcher: calls that finish within ``_ARM_AFTER`` seconds (most of them) pay for one timer handle and no
-task; a longer call gets a task listening for ``http.disconnect`` that cancels the handler's task, so the
-agent (and any upstream LLM call it awaits) stops, and the trace says CANCELLED.
+watcher: calls that finish within ``_ARM_AFTER`` seconds (most of them) pay for a timer (one entry in a
+queue all calls share, see :mod:`runtime.timers`) and no task; a longer call gets a task listening for
+``http.disconnect`` that cancels the handler's task, so the agent (and any upstream LLM call it awaits)
+stops, and the trace says CANCELLED.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import TypeVar
 from starlette.types import Receive
 
 from runtime.errors import ClientClosedRequest, RuntimeErrorBase
+from runtime.timers import FifoTimers
 
 __all__ = ["until_disconnect"]
 
 T = TypeVar("T")
 _ARM_AFTER = 0.2
+_ARMING = FifoTimers(_ARM_AFTER)
 
 
 async def until_disconnect(receive: Receive, work: Awaitable[T], headers: dict[str, str]) -> T:
@@ -43,7 +46,8 @@ class _Watch:
         self.gone = False
         self.watcher: asyncio.Task[None] | None = None
 
-    def arm(self) -> None:
+    def expire(self) -> None:
+        """The call is still running: start watching."""
         self.watcher = asyncio.get_running_loop().create_task(self.watch())
 
     async def watch(self) -> None:
@@ -59,7 +63,7 @@ async def _cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
     task = asyncio.current_task()
     assert task is not None
     watch = _Watch(receive, task)
-    timer = asyncio.get_running_loop().call_later(_ARM_AFTER, watch.arm)
+    _ARMING.add(watch)
     try:
         return await work
     except asyncio.CancelledError:
@@ -68,6 +72,6 @@ async def _cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
         task.uncancel()
         raise ClientClosedRequest("the client closed the connection before the answer was ready") from None
     finally:
-        timer.cancel()
+        _ARMING.discard(watch)
         if watch.watcher is not None:
             watch.watcher.cancel()

@@ -87,3 +87,57 @@ def test_a_store_at_head_opens_without_a_migration(store_url: str) -> None:
         db.dispose()
     with SqlStore(store_url) as again:
         assert again.schema_revision() == migrate.head_revision()
+
+
+def _index_sql(db: Database, name: str) -> str:
+    query = (
+        "SELECT indexdef FROM pg_indexes WHERE indexname = :name AND schemaname = current_schema()"
+        if db.is_postgres
+        else "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
+    )
+    with db.read("index definition") as conn:
+        return str(conn.execute(text(query), {"name": name}).scalar_one())
+
+
+def test_trace_indexes_on_nullable_columns_become_partial_and_keep_serving_queries(store_url: str) -> None:
+    """0005: the model id, session and user indexes skip NULL rows; traces stored before still match."""
+    db = Database(store_url)
+    try:
+        migrate.upgrade(db, "0004")
+        with db.write("seed") as conn:
+            for n, (session, user) in enumerate([("s1", "u1"), (None, None), ("s1", None), (None, "u1")]):
+                conn.execute(
+                    text(
+                        "INSERT INTO traces (trace_id, model_id, status, start_time_ns, tokens_estimated,"
+                        " session_id, user_id, attributes, prompts)"
+                        " VALUES (:id, :model, 'OK', :start, false, :session, :user, '{}', '[]')"
+                    ),
+                    {
+                        "id": f"tr-{n:032x}",
+                        "model": "m-1" if n % 2 else None,
+                        "start": 1_000 + n,
+                        "session": session,
+                        "user": user,
+                    },
+                )
+        migrate.upgrade(db)
+        for name, column in (
+            ("ix_traces_model", "model_id"),
+            ("ix_traces_session", "session_id"),
+            ("ix_traces_user", "user_id"),
+        ):
+            definition = _index_sql(db, name).lower()
+            assert f"where ({column} is not null)" in definition.replace('"', "") or (
+                f"where {column} is not null" in definition
+            ), definition
+            assert "start_time_ns" in definition
+        assert "where" not in _index_sql(db, "ix_traces_start").lower()
+    finally:
+        db.dispose()
+    with SqlStore(store_url) as store:
+        by_session, _ = store.search_traces(session="s1")
+        by_user, _ = store.search_traces(user="u1")
+        by_model, _ = store.search_traces(model_id="m-1")
+    assert [t.trace_id for t in by_session] == [f"tr-{2:032x}", f"tr-{0:032x}"]  # newest first
+    assert [t.trace_id for t in by_user] == [f"tr-{3:032x}", f"tr-{0:032x}"]
+    assert [t.trace_id for t in by_model] == [f"tr-{3:032x}", f"tr-{1:032x}"]
