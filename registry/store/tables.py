@@ -7,6 +7,8 @@ is rare enough to do in Python. Times are BIGINT milliseconds (nanoseconds for s
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -25,7 +27,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.elements import TextClause
 
 __all__ = [
     "assessments",
@@ -57,7 +58,7 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 NAME = 256
 
 
-def where_present(column: str) -> dict[str, TextClause]:
+def where_present(column: str) -> dict[str, Any]:
     """The dialect options of a partial index over the rows where ``column`` is not NULL."""
     condition = text(f"{column} IS NOT NULL")
     return {"sqlite_where": condition, "postgresql_where": condition}
