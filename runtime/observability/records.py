@@ -17,7 +17,7 @@ instead of two halves the writer's work. Every other span becomes a span row.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from registry.entities import TraceStatus
 from registry.store.traces_repo import json_text
@@ -169,40 +169,43 @@ def _fill(
         error_type,
         error_message,
     ) = fields
+    # Plain ifs rather than a loop over (key, value) pairs: the writer runs this for every request.
     extra[a.REQUEST_ID] = request_id
-    _set_present(
-        kept,
-        (a.CONVERSATION_ID, session or None),
-        (a.USER_ID, user or None),
-        (a.REQUEST_PREVIEW, request_preview or None),
-    )
+    if session:
+        kept[a.CONVERSATION_ID] = session
+    if user:
+        kept[a.USER_ID] = user
+    if request_preview:
+        kept[a.REQUEST_PREVIEW] = request_preview
     if own:
         kept.update(own)
     kept[a.STATUS] = status
     extra[a.OUTPUT_EVENTS] = output_events
-    counted = tokens_in is not None or tokens_out is not None
-    _set_present(
-        kept,
-        (a.USAGE_INPUT_TOKENS, tokens_in),
-        (a.USAGE_OUTPUT_TOKENS, tokens_out),
-        (a.USAGE_TOTAL_TOKENS, (tokens_in or 0) + (tokens_out or 0) if counted else None),
-        (a.USAGE_ESTIMATED, estimated),
-        (a.TIME_TO_FIRST_TOKEN, ttft),
-        (a.RESPONSE_PREVIEW, response_preview or None),
-        (a.PROMPTS, prompts or None),
-    )
-    _set_present(
-        extra,
-        (a.TIME_PER_OUTPUT_TOKEN, tpot),
-        (a.ERROR_TYPE, error_type or None),
-        (a.ERROR_MESSAGE, error_message or None),
-    )
+    if tokens_in is not None:
+        kept[a.USAGE_INPUT_TOKENS] = tokens_in
+    if tokens_out is not None:
+        kept[a.USAGE_OUTPUT_TOKENS] = tokens_out
+    if tokens_in is not None or tokens_out is not None:
+        kept[a.USAGE_TOTAL_TOKENS] = (tokens_in or 0) + (tokens_out or 0)
+    kept[a.USAGE_ESTIMATED] = estimated
+    if ttft is not None:
+        kept[a.TIME_TO_FIRST_TOKEN] = ttft
+    if response_preview:
+        kept[a.RESPONSE_PREVIEW] = response_preview
+    if prompts:
+        kept[a.PROMPTS] = prompts
+    _fill_outcome(extra, tpot, error_type, error_message)
 
 
-def _set_present(attrs: dict[str, Any], *pairs: tuple[str, Any]) -> None:
-    for key, value in pairs:
-        if value is not None:
-            attrs[key] = value
+def _fill_outcome(
+    extra: dict[str, Any], tpot: float | None, error_type: str | None, error_message: str | None
+) -> None:
+    if tpot is not None:
+        extra[a.TIME_PER_OUTPUT_TOKEN] = tpot
+    if error_type:
+        extra[a.ERROR_TYPE] = error_type
+    if error_message:
+        extra[a.ERROR_MESSAGE] = error_message
 
 
 def compact(spans: Iterable[ReadableSpan | RootRecord]) -> SpanBatch:
@@ -286,7 +289,6 @@ class _RootShape:
         "model_id",
         "model_name",
         "model_version",
-        "resource",
         "span_type",
         "variant",
     )
@@ -299,9 +301,11 @@ class _RootShape:
         self.endpoint = _str_or_none(get(a.ENDPOINT))
         self.variant = _str_or_none(get(a.VARIANT))
         self.span_type = str(get(a.SPAN_TYPE, "UNKNOWN"))
-        self.extra = {k: shared[k] for k in shared.keys() - _PROMOTED}  # set operations: in C
-        self.kept = {k: shared[k] for k in shared.keys() & _KEPT_BY_ROOT}
-        self.resource = {k: resource[k] for k in _RESOURCE_KEYS if k in resource}
+        self.kept = {k: shared[k] for k in shared.keys() & _KEPT_BY_ROOT}  # set operations: in C
+        # The trace's other attributes: the shared ones without a column, then the resource's (no request's
+        # own attribute has a resource attribute's name, so the request's may be added after them).
+        self.extra = {k: shared[k] for k in shared.keys() - _PROMOTED}
+        self.extra.update((k, resource[k]) for k in _RESOURCE_KEYS if k in resource)
 
 
 def _trace_row(
@@ -321,13 +325,20 @@ def _trace_row(
     attributes only ``kept``; the rest it inherits from the row's ``attributes``."""
     trace_id, span_id, name, start, end, status_code, message = root
     get = kept.get
+    # The common types are checked inline (the writer runs this for every request); others are converted.
     ttft = get(a.TIME_TO_FIRST_TOKEN)
-    tokens_in = _int_or_none(get(a.USAGE_INPUT_TOKENS))
-    tokens_out = _int_or_none(get(a.USAGE_OUTPUT_TOKENS))
+    tokens_in = get(a.USAGE_INPUT_TOKENS)
+    if tokens_in is not None and type(tokens_in) is not int:
+        tokens_in = _int_or_none(tokens_in)
+    tokens_out = get(a.USAGE_OUTPUT_TOKENS)
+    if tokens_out is not None and type(tokens_out) is not int:
+        tokens_out = _int_or_none(tokens_out)
     status = _TRACE_STATUSES.get(str(get(a.STATUS)))
     if status is None:
         status = TraceStatus.ERROR.value if status_code == "ERROR" else TraceStatus.OK.value
     prompts = get(a.PROMPTS)
+    session, user = get(a.CONVERSATION_ID), get(a.USER_ID)
+    request_preview, response_preview = get(a.REQUEST_PREVIEW), get(a.RESPONSE_PREVIEW)
     span = {
         "span_id": f"{span_id:016x}",
         "name": name,
@@ -339,7 +350,7 @@ def _trace_row(
         "inherit_attributes": True,
     }
     return {
-        "trace_id": trace_id_hex(trace_id),
+        "trace_id": f"tr-{trace_id:032x}",
         "model_id": shape.model_id,
         "model_name": shape.model_name,
         "model_version": shape.model_version,
@@ -355,10 +366,12 @@ def _trace_row(
         if tokens_in is not None or tokens_out is not None
         else None,
         "tokens_estimated": bool(get(a.USAGE_ESTIMATED, False)),
-        "session_id": _str_or_none(get(a.CONVERSATION_ID)),
-        "user_id": _str_or_none(get(a.USER_ID)),
-        "request_preview": _str_or_none(get(a.REQUEST_PREVIEW)),
-        "response_preview": _str_or_none(get(a.RESPONSE_PREVIEW)),
+        "session_id": session if isinstance(session, str) and session else None,
+        "user_id": user if isinstance(user, str) and user else None,
+        "request_preview": request_preview if isinstance(request_preview, str) and request_preview else None,
+        "response_preview": response_preview
+        if isinstance(response_preview, str) and response_preview
+        else None,
         "attributes": json_text(extra),
         "variant": shape.variant,
         "prompts": json_text([str(p) for p in prompts])
@@ -380,7 +393,7 @@ def to_rows(batch: SpanBatch) -> TraceRows:
     shapes: dict[tuple[int, int], _RootShape] = {}  # by (shared attributes, resource) index
     for span in spans:
         if len(span) == _ROOT_RECORD_LENGTH:  # a request's root as the telemetry recorded it
-            root = cast("CompactRoot", span)
+            root: CompactRoot = span  # type: ignore[assignment] # its length says so
             base, values, own, res = root[7], root[8], root[9], root[11]
             if not own and a.ENDPOINT in shared[base]:  # nothing set inside could override shared ones
                 shape = shapes.get((base, res))
@@ -388,8 +401,8 @@ def to_rows(batch: SpanBatch) -> TraceRows:
                     shape = shapes[base, res] = _RootShape(shared[base], shared[res])
                 kept, extra = dict(shape.kept), dict(shape.extra)
                 _fill(values, kept, extra)
-                extra.update(shape.resource)
-                trace_rows.append(_trace_row(root[:7], shape, kept, extra, _events(root[10])))
+                events = root[10]
+                trace_rows.append(_trace_row(root[:7], shape, kept, extra, _events(events) if events else []))
                 continue
             plain: CompactSpan = (
                 *root[:2],
@@ -400,14 +413,13 @@ def to_rows(batch: SpanBatch) -> TraceRows:
                 res,
             )
         else:
-            plain = cast("CompactSpan", span)
+            plain = span  # type: ignore[assignment] # its length says so
         trace_id, span_id, parent_id, name, start, end, status_code, message, attrs, events, res = plain
         event_list = _events(events)
         if parent_id is None and a.ENDPOINT in attrs:  # a whole root span: its shape is all its attributes
             shape = _RootShape(attrs, shared[res])
             row = (trace_id, span_id, name, start, end, status_code, message)
-            extra = {**shape.extra, **shape.resource}
-            trace_rows.append(_trace_row(row, shape, shape.kept, extra, event_list))
+            trace_rows.append(_trace_row(row, shape, shape.kept, shape.extra, event_list))
             continue
         span_rows.append(
             {
