@@ -38,6 +38,7 @@ from runtime.protocol.agent import (
     TextDeltaEvent,
 )
 from runtime.protocol.call import Call, CallStatus, ModelInfo, NullTelemetry, Telemetry
+from runtime.protocol.traceparent import parse_traceparent
 from runtime.streaming.text import compact
 from runtime.timers import FifoTimers
 
@@ -160,13 +161,12 @@ class AgentService:
         request: ResponsesAgentRequest,
         headers: Mapping[str, str] | None = None,
     ) -> Call:
-        call = Call(
-            request_id=request_id,
-            endpoint=endpoint,
-            stream=stream,
-            model=self.slot.current.info,
-            trace_id=trace_hex(),
-        )
+        call = Call(request_id=request_id, endpoint=endpoint, stream=stream, model=self.slot.current.info)
+        caller = parse_traceparent(headers.get("traceparent")) if headers is not None else None
+        if caller is not None:  # join the caller's trace under its span
+            call.trace_id, call.parent_span_id, call.parent_sampled = caller
+        else:
+            call.trace_id = trace_hex()
         if request.context is not None:
             call.session_id = request.context.conversation_id
             call.user_id = request.context.user_id

@@ -103,9 +103,9 @@ def _decoded(value: Any) -> Any:
 
 def root_span_record(root: dict[str, Any], trace: Mapping[str, Any]) -> SpanRecord:
     """The root span kept in a trace row. It may leave out what the row holds already: its start and end
-    (the trace's), its parent (none) and, when it says ``inherit_attributes``, the attributes in the row's
-    ``attributes`` column (its own win): the span writer keeps each value once, as the row is most of what
-    it writes per request."""
+    (the trace's), its parent (none, unless it names a caller's span) and, when it says
+    ``inherit_attributes``, the attributes in the row's ``attributes`` column (its own win): the span
+    writer keeps each value once, as the row is most of what it writes per request."""
     values = {
         "parent_span_id": None,
         "start_ns": trace["start_time_ns"],

@@ -82,6 +82,7 @@ class LLMCall:
     finish_reasons: list[str] = field(default_factory=list)
     usage: dict[str, Any] | None = None
     output: list[dict[str, Any]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # what an observer adds: its trace context
 
     @property
     def ttft_s(self) -> float | None:
@@ -181,7 +182,7 @@ class OpenAICompatibleAgent(ResponsesAgent):
         call = self._new_call(payload, stream=False)
         handle = self._on_llm_start(call)
         try:
-            body = await self._upstream.post_json(_PATHS[self.api], payload)
+            body = await self._upstream.post_json(_PATHS[self.api], payload, call.headers)
             call.first_output = time.perf_counter()  # a whole answer arrives at once
             call.response_id, call.response_model = body.get("id"), body.get("model")
             if self.api == "chat":
@@ -207,7 +208,7 @@ class OpenAICompatibleAgent(ResponsesAgent):
         reader = ChatStream(self._upstream) if self.api == "chat" else ResponsesEvents(self._upstream)
         handle = self._on_llm_start(call)
         try:
-            async with self._upstream.stream(_PATHS[self.api], payload) as payloads:
+            async with self._upstream.stream(_PATHS[self.api], payload, call.headers) as payloads:
                 async for data in payloads:
                     for event in reader.feed(data):
                         if event["type"] == "response.output_item.done":

@@ -212,12 +212,16 @@ class UpstreamClient:
             f"answered HTTP {status}: {_error_text(bytes(body))}", status, _retry_after(response)
         )
 
-    async def post_json(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST and return the JSON object answered; any failure is an :class:`UpstreamError`."""
+    async def post_json(
+        self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """POST and return the JSON object answered; any failure is an :class:`UpstreamError`. ``headers``
+        go with this request only (the client's own, the API key's, stay)."""
         import httpx
 
+        url = self.base_url + path
         try:
-            async with self.client().stream("POST", self.base_url + path, json=payload) as response:
+            async with self.client().stream("POST", url, json=payload, headers=headers) as response:
                 await self._check(response)
                 body = await response.aread()
         except httpx.HTTPError as exc:
@@ -233,13 +237,15 @@ class UpstreamClient:
         return data
 
     @asynccontextmanager
-    async def stream(self, path: str, payload: dict[str, Any]) -> AsyncIterator[SSEPayloads]:
+    async def stream(
+        self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> AsyncIterator[SSEPayloads]:
         """POST a streaming request; the block iterates its payloads, leaving it aborts what is unread."""
         import httpx
 
         client = self.client()
         try:
-            request = client.build_request("POST", self.base_url + path, json=payload)
+            request = client.build_request("POST", self.base_url + path, json=payload, headers=headers)
             response = await client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise self._translate(exc) from exc

@@ -4,7 +4,8 @@ Agents do not import observability (DESIGN.md), so the built-in agent exposes ``
 ``end(call, handle)`` for its upstream calls and the composition root installs :class:`LLMSpanObserver`
 there. The call object is read by attribute name (``request_model``, ``usage``, ``first_output`` ...), so
 this module does not import the agent either. Outside a served request, or when the request is not
-sampled, ``begin`` returns None and ``end`` does nothing.
+sampled, ``begin`` returns None and ``end`` does nothing. Otherwise ``begin`` also puts the LLM span's W3C
+``traceparent`` in the call's headers, so an upstream that traces (vLLM, a gateway) continues the trace.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from runtime.observability import attributes as a
 from runtime.observability.context import current_request
 from runtime.observability.spans import to_json
+from runtime.protocol.traceparent import format_traceparent
 
 __all__ = ["LLMSpanObserver"]
 
@@ -59,6 +61,12 @@ class LLMSpanObserver:
             if payload is not None:
                 attrs[a.SPAN_INPUTS] = to_json(payload)
         span = request.tracer.start_span(f"{a.OP_CHAT} {model}", kind=SpanKind.CLIENT, attributes=attrs)
+        headers = getattr(call, "headers", None)
+        if isinstance(headers, dict):  # the upstream (vLLM, a gateway) may trace too: under this span
+            context = span.get_span_context()
+            headers["traceparent"] = format_traceparent(
+                context.trace_id, context.span_id, context.trace_flags.sampled
+            )
         return _Handle(span, request.capture_content)
 
     def end(self, call: Any, handle: object) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from runtime.config import Settings
@@ -156,7 +157,11 @@ def build_observability(settings: Settings, environ: Mapping[str, str]) -> Obser
             else NullTelemetry()
         )
         return Observability(telemetry=telemetry, store=store, metrics=metrics)
-    provider = TracerProvider(resource=build_resource(), shutdown_on_exit=False)
+    # Unless a sampler is configured, every request is recorded, even one whose caller (``traceparent``) did
+    # not sample its own span: the store is the runtime's record of what it served. (The SDK's default,
+    # ``parentbased_always_on``, would follow the caller; configured, it does.)
+    sampler = None if environ.get("OTEL_TRACES_SAMPLER") else ALWAYS_ON
+    provider = TracerProvider(resource=build_resource(), sampler=sampler, shutdown_on_exit=False)
     # Every span goes here, the telemetry's root spans included. (The SDK leaves __init__ unannotated.)
     pipeline = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
     provider.add_span_processor(pipeline)

@@ -41,9 +41,20 @@ __all__ = [
 # (name, time ns, attributes)
 CompactEvent = tuple[str, int, Mapping[str, Any]]
 # (trace id, span id, parent span id, name, start ns, end ns, status code name, status message,
-#  attributes, events, index of the span's resource attributes in the batch)
+#  attributes, events, index of the span's resource attributes in the batch, parent is in another process)
 CompactSpan = tuple[
-    int, int, int | None, str, int, int | None, str, str | None, dict[str, Any], tuple[CompactEvent, ...], int
+    int,
+    int,
+    int | None,
+    str,
+    int,
+    int | None,
+    str,
+    str | None,
+    dict[str, Any],
+    tuple[CompactEvent, ...],
+    int,
+    bool,
 ]
 # What a request's root span says beyond the attributes it shares with every request of its model and
 # endpoint, in this order: request id, session, user, request preview, status, output events, input tokens,
@@ -68,8 +79,9 @@ RootFields = tuple[
 ]
 # A request's root span as the telemetry hands it to the store exporter directly: (trace id, span id, name,
 # start ns, end ns, status code name, status message, shared attributes, fields, attributes set by code
-# inside the request or None, events, resource). Its attributes are built from the last four parts only
-# where they are written, by :func:`root_attributes`: in the writer process, not on the request path.
+# inside the request or None, events, resource, the caller's span id or None). Its attributes are built
+# from its shared attributes, fields and those set by code only where they are written, by
+# :func:`root_attributes`: in the writer process, not on the request path.
 # In a batch (``CompactRoot``) the shared attributes and the resource are indexes into the batch's list.
 _Shared = TypeVar("_Shared")
 _Resource = TypeVar("_Resource")
@@ -86,6 +98,7 @@ _Root = tuple[
     dict[str, Any] | None,
     tuple[CompactEvent, ...],
     _Resource,
+    int | None,
 ]
 RootRecord: TypeAlias = _Root[dict[str, Any], "Resource"]
 CompactRoot: TypeAlias = _Root[int, int]
@@ -123,7 +136,7 @@ _PROMOTED = frozenset(
 _KEPT_BY_ROOT = _PROMOTED | frozenset(_RESOURCE_KEYS)  # what a root span kept in its trace row holds itself
 _TRACE_STATUSES = {s.value: s.value for s in TraceStatus}
 _NO_EVENTS: tuple[CompactEvent, ...] = ()
-_ROOT_RECORD_LENGTH = 12  # a CompactRoot; a CompactSpan has 11 items
+_ROOT_RECORD_LENGTH = 13  # a CompactRoot; a CompactSpan has 12 items
 _NUMBERS = (int, float)  # for isinstance: ``int | float`` would build a union object at each call
 _SEQUENCES = (tuple, list)
 
@@ -227,7 +240,7 @@ def compact(spans: Iterable[ReadableSpan | RootRecord]) -> SpanBatch:
             if res is None:
                 res = seen[id(resource)] = len(shared)
                 shared.append(dict(resource.attributes))
-            out.append((*span[:7], base, span[8], span[9], span[10], res))
+            out.append((*span[:7], base, span[8], span[9], span[10], res, span[12]))
             continue
         assert not isinstance(span, tuple)
         ctx = span.context
@@ -255,6 +268,7 @@ def compact(spans: Iterable[ReadableSpan | RootRecord]) -> SpanBatch:
                 dict(span.attributes or ()),  # one copy: SDK spans' attribute reads take a lock each
                 compact_events,
                 index,
+                parent is not None and parent.is_remote,
             )
         )
     return shared, out
@@ -314,15 +328,17 @@ def _trace_row(
     kept: dict[str, Any],
     extra: dict[str, Any],
     events: list[dict[str, Any]],
+    parent_id: int | None,
 ) -> dict[str, Any]:
     """The trace row of a request's root span ``root`` (trace id, span id, name, start, end, status code and
-    message), the span itself kept in it rather than as a spans row: ``shape`` says what the row takes
-    from the attributes the request shares with others and from its resource; ``kept`` are the attributes
-    with a trace column (and those a resource attribute took the key of), ``extra`` the others.
+    message; ``parent_id``, the caller's span, when the request joined a trace), the span itself kept in it
+    rather than as a spans row: ``shape`` says what the row takes from the attributes the request shares
+    with others and from its resource; ``kept`` are the attributes with a trace column (and those a
+    resource attribute took the key of), ``extra`` the others.
 
     The root span kept in the row is one JSON value (tuples, OpenTelemetry's sequences, become lists)
-    holding only what the row does not already hold (see ``get_trace``): no start, end or parent, and of the
-    attributes only ``kept``; the rest it inherits from the row's ``attributes``."""
+    holding only what the row does not already hold (see ``get_trace``): no start or end, a parent only when
+    there is one, and of the attributes only ``kept``; the rest it inherits from the row's ``attributes``."""
     trace_id, span_id, name, start, end, status_code, message = root
     get = kept.get
     # The common types are checked inline (the writer runs this for every request); others are converted.
@@ -349,6 +365,8 @@ def _trace_row(
         "events": events,
         "inherit_attributes": True,
     }
+    if parent_id is not None:
+        span["parent_span_id"] = f"{parent_id:016x}"
     return {
         "trace_id": f"tr-{trace_id:032x}",
         "model_id": shape.model_id,
@@ -402,24 +420,29 @@ def to_rows(batch: SpanBatch) -> TraceRows:
                 kept, extra = dict(shape.kept), dict(shape.extra)
                 _fill(values, kept, extra)
                 events = root[10]
-                trace_rows.append(_trace_row(root[:7], shape, kept, extra, _events(events) if events else []))
+                event_list = _events(events) if events else []
+                trace_rows.append(_trace_row(root[:7], shape, kept, extra, event_list, root[12]))
                 continue
             plain: CompactSpan = (
                 *root[:2],
-                None,
+                root[12],
                 *root[2:7],
                 root_attributes(shared[base], values, own),
                 root[10],
                 res,
+                root[12] is not None,
             )
         else:
             plain = span  # type: ignore[assignment] # its length says so
-        trace_id, span_id, parent_id, name, start, end, status_code, message, attrs, events, res = plain
+        trace_id, span_id, parent_id, name, start, end, status_code, message, attrs, events, res, remote = (
+            plain
+        )
         event_list = _events(events)
-        if parent_id is None and a.ENDPOINT in attrs:  # a whole root span: its shape is all its attributes
+        # A request's whole root span (its shape is all its attributes): no parent in this process.
+        if (parent_id is None or remote) and a.ENDPOINT in attrs:
             shape = _RootShape(attrs, shared[res])
             row = (trace_id, span_id, name, start, end, status_code, message)
-            trace_rows.append(_trace_row(row, shape, shape.kept, shape.extra, event_list))
+            trace_rows.append(_trace_row(row, shape, shape.kept, shape.extra, event_list, parent_id))
             continue
         span_rows.append(
             {

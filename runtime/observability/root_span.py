@@ -43,6 +43,8 @@ __all__ = ["STATUS_OK", "RootSpan", "root_context"]
 _SCALARS = (str, bool, int, float)
 _FLAGS_SAMPLED = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _FLAGS_UNSAMPLED = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+_FLAGS_CALLER_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_FLAGS_CALLER_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _UNSET = Status(StatusCode.UNSET)  # Status is immutable: one instance serves every span
 STATUS_OK = Status(StatusCode.OK)
 _NO_EVENTS: tuple[Event, ...] = ()
@@ -77,6 +79,7 @@ class RootSpan(Span):
         "attributes",
         "events",
         "name",
+        "parent_id",
         "sampled",
         "span_id",
         "start_ns",
@@ -87,11 +90,18 @@ class RootSpan(Span):
     kind = SpanKind.SERVER
 
     def __init__(
-        self, name: str, trace_id: int, sampled: bool, attributes: dict[str, Any], start_ns: int
+        self,
+        name: str,
+        trace_id: int,
+        sampled: bool,
+        attributes: dict[str, Any],
+        start_ns: int,
+        parent_id: int | None = None,
     ) -> None:
         self.name = name
         self.trace_id = trace_id
         self.span_id = random.getrandbits(64) or 1
+        self.parent_id = parent_id  # the caller's span (``traceparent``), in another process
         self.sampled = sampled
         self._context: SpanContext | None = None  # built when asked for: most requests never ask
         self.attributes = attributes
@@ -106,6 +116,8 @@ class RootSpan(Span):
         context = self._context
         if context is None:
             flags = _FLAGS_SAMPLED if self.sampled else _FLAGS_UNSAMPLED
+            if self.parent_id is not None:  # the caller's trace id: not ours to say it is random
+                flags = _FLAGS_CALLER_SAMPLED if self.sampled else _FLAGS_CALLER_UNSAMPLED
             context = self._context = SpanContext(self.trace_id, self.span_id, False, flags)
         return context
 
@@ -190,7 +202,14 @@ class RootSpan(Span):
             self.attributes or None,
             tuple((e.name, e.timestamp, dict(e.attributes or ())) for e in events) if events else (),
             resource,
+            self.parent_id,
         )
+
+    def _remote_parent(self) -> SpanContext | None:
+        if self.parent_id is None:
+            return None
+        flags = _FLAGS_CALLER_SAMPLED if self.sampled else _FLAGS_CALLER_UNSAMPLED
+        return SpanContext(self.trace_id, self.parent_id, is_remote=True, trace_flags=flags)
 
     def finish(
         self,
@@ -205,7 +224,7 @@ class RootSpan(Span):
         return ReadableSpan(
             name=self.name,
             context=self.get_span_context(),
-            parent=None,
+            parent=self._remote_parent(),
             resource=resource,
             attributes=root_attributes(shared, fields, self.attributes),
             events=tuple(self.events) if self.events else _NO_EVENTS,

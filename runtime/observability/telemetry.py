@@ -31,14 +31,16 @@ from opentelemetry import context as otel_context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Decision, Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     INVALID_SPAN,
     NonRecordingSpan,
+    SpanContext,
     SpanKind,
     Status,
     StatusCode,
+    TraceFlags,
     Tracer,
     set_span_in_context,
 )
@@ -187,17 +189,21 @@ class RequestTelemetry:
         spans = self.spans
         assert spans is not None
         trace_id = int(call.trace_id, 16) if call.trace_id else random.getrandbits(128) or 1
+        parent = call.parent_span_id
         decision = Decision.RECORD_AND_SAMPLE
         own: dict[str, Any] = {}  # what code sets on the span; the runtime's own attributes come at the end
-        if spans.sampler is not DEFAULT_ON:  # the default samples every root: no need to ask
+        if spans.sampler is not ALWAYS_ON:  # the default (see providers): no need to ask
             attrs = root_attributes(shape.attributes, self._fields(call, None, None), None)
-            sampled = spans.sampler.should_sample(None, trace_id, shape.name, SpanKind.SERVER, attrs)
+            remote = _remote_parent(trace_id, parent, call.parent_sampled) if parent else None
+            sampled = spans.sampler.should_sample(remote, trace_id, shape.name, SpanKind.SERVER, attrs)
             decision = sampled.decision
             own.update(sampled.attributes or {})
         current: OtelSpan
         if decision is not Decision.DROP:
             handle.sampled = decision is Decision.RECORD_AND_SAMPLE
-            current = handle.span = RootSpan(shape.name, trace_id, handle.sampled, own, call.started_ns)
+            current = handle.span = RootSpan(
+                shape.name, trace_id, handle.sampled, own, call.started_ns, parent
+            )
         else:
             current = NonRecordingSpan(root_context(trace_id, sampled=False))
         request = handle.request = RequestTracing(spans.tracer, self.capture_content, current)
@@ -306,6 +312,13 @@ def _time_per_output_token(call: Call, latency: float, ttft: float | None) -> fl
     if call.stream and ttft is not None:
         return (latency - ttft) / (tokens - 1) if tokens > 1 else None
     return latency / tokens
+
+
+def _remote_parent(trace_id: int, span_id: int, sampled: bool) -> otel_context.Context:
+    """A context holding the caller's span, as a sampler reads a parent (see ``ParentBased``)."""
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    span = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags))
+    return set_span_in_context(span, otel_context.Context())
 
 
 def _detach(token: Token[otel_context.Context] | None) -> None:

@@ -57,6 +57,8 @@ class Call:
     input_preview: str | None = None
     output_text: list[str] = field(default_factory=list)
     trace_id: str | None = None
+    parent_span_id: int | None = None  # the caller's span (W3C ``traceparent``), when it sent one
+    parent_sampled: bool = True  # what the caller's ``traceparent`` flags said
     variant: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

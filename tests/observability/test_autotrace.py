@@ -231,6 +231,8 @@ def test_the_builtin_llm_agent_records_llm_spans_with_real_usage(
     attrs = call.attributes or {}
     assert call.name == "chat gpt-test"
     assert call.parent is not None and call.parent.span_id == root.context.span_id
+    sent = llm.requests[-1].headers  # the upstream can trace under the LLM span
+    assert sent["traceparent"] == f"00-{call.context.trace_id:032x}-{call.context.span_id:016x}-01"
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
     assert attrs["gen_ai.request.stream"] is stream
     assert "weather?" in str(attrs["runtime.span.inputs"])

@@ -122,3 +122,20 @@ def test_an_otlp_exporter_only_when_an_endpoint_is_configured() -> None:
     processor = otlp_processor({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9/v1/traces"})
     assert processor is not None
     processor.shutdown()
+
+
+def test_a_request_under_a_callers_span_is_exported_as_its_child(
+    traced: Any, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+    trace, caller = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    app = traced(loaded(WithTool(), "tooly"))
+    r = app.client.post(
+        "/invocations", json={"input": "hi"}, headers={"traceparent": f"00-{trace}-{caller}-01"}
+    )
+    app.flush()
+    assert r.headers["x-runtime-trace-id"] == f"tr-{trace}"
+    spans = {s.name: s for _, s in receiver.spans()}
+    root, lookup = spans["invoke_agent tooly"], spans["lookup"]
+    assert (root.trace_id.hex(), root.parent_span_id.hex()) == (trace, caller)
+    assert (lookup.trace_id.hex(), lookup.parent_span_id) == (trace, root.span_id)

@@ -114,9 +114,9 @@ def test_a_plain_root_record_takes_the_short_way_to_the_same_row() -> None:
         a.SPAN_TYPE: "AGENT",
     }
     for fields in variants:
-        for status in (None, Status(StatusCode.ERROR, "boom")):
-            recorded = RootSpan("invoke_agent bot", 0xABC, True, {}, 1_000)
-            finished = RootSpan("invoke_agent bot", 0xABC, True, {}, 1_000)
+        for status, parent in ((None, None), (Status(StatusCode.ERROR, "boom"), None), (None, 0xCA11E5)):
+            recorded = RootSpan("invoke_agent bot", 0xABC, True, {}, 1_000, parent)
+            finished = RootSpan("invoke_agent bot", 0xABC, True, {}, 1_000, parent)
             finished.span_id = recorded.span_id
             if status is not None:
                 recorded.set_status(status)

@@ -315,13 +315,16 @@ class Count(int):
 
 
 def test_frames_carry_plain_values_only() -> None:
-    batch = ([{"service.name": "svc"}], [(2**127 + 5, 7, None, "s", 1, 2, "OK", None, {"n": 1.5}, (), 0)])
+    batch = (
+        [{"service.name": "svc"}],
+        [(2**127 + 5, 7, None, "s", 1, 2, "OK", None, {"n": 1.5}, (), 0, False)],
+    )
     plain = (BATCH, 1, batch, 1)
     assert decode(encode(plain)) == plain
     odd = (
         BATCH,
         2,
-        ([{}], [(1, 2, None, "s", 1, 2, "OK", None, {"tier": Tier.GOLD, "n": Count(3)}, (), 0)]),
+        ([{}], [(1, 2, 2**64 - 1, "s", 1, 2, "OK", None, {"tier": Tier.GOLD, "n": Count(3)}, (), 0, True)]),
         1,
     )
     received = decode(encode(odd))

@@ -1,0 +1,54 @@
+"""W3C Trace Context: the ``traceparent`` request header, so a request joins its caller's trace.
+
+A gateway or service that traces its own work sends ``traceparent: 00-<trace id>-<parent id>-<flags>``; the
+request's root span then takes that trace id and records the caller's span as its (remote) parent, and the
+trace the runtime returns (``x-runtime-trace-id``) is the caller's. A header that is not valid is ignored and
+the request starts a trace of its own, as the specification asks: a broken header never fails a request.
+
+Parsing follows https://www.w3.org/TR/trace-context/#traceparent-header: lowercase hex only, all-zero ids
+and version ``ff`` invalid, version ``00`` exactly four fields, a later version at least four (what it adds
+after them is not ours to read).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["RemoteParent", "format_traceparent", "parse_traceparent"]
+
+_HEX = frozenset("0123456789abcdef")
+_MAX_HEADER = 512  # far more than any version defines; longer is not a traceparent
+_SAMPLED = 0x01
+
+
+class RemoteParent(NamedTuple):
+    trace_hex: str  # 32 lowercase hex, as ``Call.trace_id`` holds it
+    span_id: int
+    sampled: bool
+
+
+def parse_traceparent(value: str | None) -> RemoteParent | None:
+    """The caller's trace and span from a ``traceparent`` value; None when there is none or it is invalid."""
+    if not value or len(value) > _MAX_HEADER:
+        return None
+    parts = value.strip().split("-")
+    if len(parts) < 4:
+        return None
+    version, trace_id, span_id, flags = parts[:4]
+    if len(version) != 2 or version == "ff" or not _HEX.issuperset(version):
+        return None
+    if version == "00" and len(parts) != 4:
+        return None
+    if len(trace_id) != 32 or len(span_id) != 16 or len(flags) != 2:
+        return None
+    if not _HEX.issuperset(trace_id) or not _HEX.issuperset(span_id) or not _HEX.issuperset(flags):
+        return None
+    span = int(span_id, 16)
+    if span == 0 or int(trace_id, 16) == 0:
+        return None
+    return RemoteParent(trace_id, span, bool(int(flags, 16) & _SAMPLED))
+
+
+def format_traceparent(trace_id: int, span_id: int, sampled: bool) -> str:
+    """The ``traceparent`` value that makes ``span_id`` the parent of what the receiver does."""
+    return f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"

@@ -1,0 +1,152 @@
+"""A request that carries W3C ``traceparent`` joins its caller's trace: same trace id, the caller's span as
+the root's parent, in the store, in exported spans and in the id the client gets back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from starlette.testclient import TestClient
+
+from runtime.agents import ResponsesAgent, ResponsesAgentRequest, ResponsesAgentResponse
+from runtime.app import create_app
+from runtime.observability import SpanType, span
+from runtime.protocol.traceparent import RemoteParent, parse_traceparent
+from tests.observability.conftest import observability_of, settings_for
+from tests.serving.agents import AsyncEcho, loaded
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER = "00f067aa0ba902b7"
+HEADER = f"00-{TRACE}-{CALLER}-01"
+
+
+def test_a_valid_header_names_the_callers_trace_and_span() -> None:
+    assert parse_traceparent(HEADER) == RemoteParent(TRACE, int(CALLER, 16), True)
+    assert parse_traceparent(f"00-{TRACE}-{CALLER}-00") == RemoteParent(TRACE, int(CALLER, 16), False)
+    assert parse_traceparent(f" 00-{TRACE}-{CALLER}-03 ") == RemoteParent(TRACE, int(CALLER, 16), True)
+    # A later version may add fields after the four it shares with 00: they are not ours to read.
+    assert parse_traceparent(f"cc-{TRACE}-{CALLER}-01-what-comes-next") == RemoteParent(
+        TRACE, int(CALLER, 16), True
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "garbage",
+        f"00-{TRACE}-{CALLER}",  # three fields
+        f"00-{TRACE}-{CALLER}-01-extra",  # version 00 has exactly four
+        f"ff-{TRACE}-{CALLER}-01",  # version ff is invalid
+        f"0-{TRACE}-{CALLER}-01",
+        f"00-{TRACE.upper()}-{CALLER}-01",  # hex is lowercase
+        f"00-{'0' * 32}-{CALLER}-01",  # all-zero trace id
+        f"00-{TRACE}-{'0' * 16}-01",  # all-zero parent id
+        f"00-{TRACE[:-1]}-{CALLER}-01",
+        f"00-{TRACE}-{CALLER}x-01",
+        f"00-{TRACE}-{CALLER}-1",
+        f"00-{TRACE}-{CALLER}-zz",
+        "00-" + "a" * 600,
+    ],
+)
+def test_an_invalid_header_is_ignored(value: str | None) -> None:
+    assert parse_traceparent(value) is None
+
+
+class WithTool(ResponsesAgent):
+    async def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        with span("lookup", SpanType.TOOL):
+            pass
+        return ResponsesAgentResponse(output=[self.create_text_output_item("ok", "m1")])
+
+
+def _root_span(client: TestClient, trace_id: str) -> dict[str, Any]:
+    body = client.get(f"/api/traces/{trace_id}").json()
+    [root] = body["spans"]  # a tree: the root, whose parent is not in this trace, is its top
+    return dict(root)
+
+
+def test_the_request_joins_the_callers_trace_in_the_store_and_in_exported_spans(tmp_path: Path) -> None:
+    """Both ways a root reaches the store (a plain record while the store is its only consumer, a finished
+    SDK span once another processor wants spans) keep the caller's span as its parent."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    app = create_app(settings_for(tmp_path), agent=loaded(WithTool(), "tooly"))
+    observability = observability_of(app)
+    with TestClient(app) as client:
+        plain = client.post("/invocations", json={"input": "hi"}, headers={"traceparent": HEADER})
+        exporter = InMemorySpanExporter()
+        observability.add_span_processor(SimpleSpanProcessor(exporter))
+        other = "5" * 31 + "a"
+        streamed = client.post(
+            "/v1/responses",
+            json={"input": "hi", "stream": True},
+            headers={"traceparent": f"00-{other}-{CALLER}-01"},
+        )
+        assert plain.status_code == streamed.status_code == 200
+        assert plain.headers["x-runtime-trace-id"] == f"tr-{TRACE}"
+        assert streamed.headers["x-runtime-trace-id"] == f"tr-{other}"
+        assert observability.flush(10)
+
+        for trace_id in (f"tr-{TRACE}", f"tr-{other}"):
+            root = _root_span(client, trace_id)
+            assert root["parent_span_id"] == CALLER
+            assert root["name"] == "invoke_agent tooly"
+            assert [c["name"] for c in root["children"]] == ["lookup"]
+            assert root["children"][0]["trace_id"] == trace_id
+        listed = client.get("/api/traces", params={"model_name": "tooly"}).json()
+        assert {t["trace_id"] for t in listed["traces"]} == {f"tr-{TRACE}", f"tr-{other}"}
+
+    finished: tuple[ReadableSpan, ...] = exporter.get_finished_spans()
+    root = next(s for s in finished if s.name == "invoke_agent tooly")
+    lookup = next(s for s in finished if s.name == "lookup")
+    assert root.parent is not None and root.parent.is_remote
+    assert (root.context.trace_id, root.parent.span_id) == (int(other, 16), int(CALLER, 16))
+    assert lookup.parent is not None and lookup.parent.span_id == root.context.span_id
+
+
+def test_a_broken_header_starts_a_trace_of_its_own(traced: Any) -> None:
+    app = traced(loaded(AsyncEcho(), "echo"))
+    r = app.client.post("/invocations", json={"input": "hi"}, headers={"traceparent": f"00-{TRACE}-zz-01"})
+    assert r.status_code == 200
+    trace_id = r.headers["x-runtime-trace-id"]
+    assert trace_id.startswith("tr-") and trace_id != f"tr-{TRACE}"
+    app.flush()
+    root = _root_span(app.client, trace_id)
+    assert root["parent_span_id"] is None
+    assert json.loads(json.dumps(root))["name"] == "invoke_agent echo"
+
+
+def test_by_default_every_request_is_kept_even_under_an_unsampled_caller(traced: Any) -> None:
+    app = traced(loaded(AsyncEcho(), "echo"))
+    r = app.client.post(
+        "/invocations", json={"input": "hi"}, headers={"traceparent": f"00-{TRACE}-{CALLER}-00"}
+    )
+    app.flush()
+    assert r.headers["x-runtime-trace-id"] == f"tr-{TRACE}"
+    assert _root_span(app.client, f"tr-{TRACE}")["parent_span_id"] == CALLER
+
+
+def test_a_parent_based_sampler_follows_the_callers_decision(
+    traced: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+    app = traced(loaded(AsyncEcho(), "echo"))
+    unsampled = "1" * 32
+    dropped = app.client.post(
+        "/invocations", json={"input": "a"}, headers={"traceparent": f"00-{unsampled}-{CALLER}-00"}
+    )
+    kept = app.client.post(
+        "/invocations", json={"input": "b"}, headers={"traceparent": f"00-{TRACE}-{CALLER}-01"}
+    )
+    assert dropped.status_code == kept.status_code == 200
+    assert dropped.headers["x-runtime-trace-id"] == f"tr-{unsampled}"  # still the caller's id
+    app.flush()
+    assert app.client.get(f"/api/traces/tr-{unsampled}").status_code == 404
+    assert _root_span(app.client, f"tr-{TRACE}")["parent_span_id"] == CALLER
+    assert [s.name for s in app.spans.get_finished_spans()] == ["invoke_agent echo"]
