@@ -213,8 +213,10 @@ async def observed(settings: Settings, observability: Observability) -> AsyncIte
     if provider is not None and builtin.llm_call_observer is None:
         builtin.llm_call_observer = LLMSpanObserver()
     await anyio.to_thread.run_sync(observability.open_store)
+    shared = observability.metrics.shared if observability.metrics is not None else None
     try:
-        yield
+        async with shared.publishing() if shared is not None else contextlib.nullcontext():
+            yield
     finally:
         if autotraced:
             uninstrument_openai()

@@ -59,6 +59,11 @@ class Settings:
     sse_send_timeout: float = _env(30.0, "Seconds one SSE write may block before the stream is dropped.")
     tracing: bool = _env(True, "Trace every request (OpenTelemetry) and store the traces.")
     metrics: bool = _env(True, "Serve Prometheus metrics on /metrics.")
+    metrics_dir: str = _env(
+        "",
+        "Folder where worker processes share metrics, so /metrics counts all of them; "
+        "`runtime serve --workers N` makes one when unset.",
+    )
     capture_content: bool = _env(True, "Keep request/response previews on traces.")
     autotrace: bool = _env(True, "Trace calls agents make through the openai SDK.")
     trace_writer: str = _env(

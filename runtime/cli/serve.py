@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from runtime.config import ENV_PREFIX, Settings
 from runtime.errors import RuntimeErrorBase
+from runtime.observability.shared_metrics import start_afresh
 
 __all__ = ["add_parser"]
 
@@ -68,6 +73,25 @@ def _export(values: dict[str, Any]) -> None:
         os.environ[ENV_PREFIX + key.upper()] = text
 
 
+@contextlib.contextmanager
+def _shared_metrics(settings: Settings) -> Iterator[None]:
+    """The folder through which the workers' /metrics count all of them: RUNTIME_METRICS_DIR, emptied of
+    an earlier run's, or a temporary one, removed when the workers have stopped."""
+    if not settings.metrics:
+        yield
+        return
+    if settings.metrics_dir:
+        start_afresh(settings.metrics_dir)
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="runtime-metrics-")
+    os.environ[ENV_PREFIX + "METRICS_DIR"] = folder
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -101,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     if settings.workers > 1:
         _export(explicit)
-        uvicorn.run("runtime.app:app_from_env", factory=True, workers=settings.workers, **common)
+        with _shared_metrics(settings):
+            uvicorn.run("runtime.app:app_from_env", factory=True, workers=settings.workers, **common)
     else:
         uvicorn.run(create_app(settings, agent=agent), **common)
     return 0

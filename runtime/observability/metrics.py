@@ -20,6 +20,7 @@ from runtime.observability.prometheus import (
     HistogramChild,
     Registry,
 )
+from runtime.observability.shared_metrics import SharedMetrics
 from runtime.protocol.call import Call, CallStatus
 
 __all__ = ["ExportStats", "RequestSeries", "RuntimeMetrics"]
@@ -140,6 +141,12 @@ class RuntimeMetrics:
             )
         )
         self._export_stats: ExportStats | None = None
+        self.shared: SharedMetrics | None = None
+
+    def share(self, directory: str) -> SharedMetrics:
+        """Render every worker's metrics on ``/metrics`` through ``directory`` (see shared_metrics)."""
+        self.shared = SharedMetrics(directory, self.registry)
+        return self.shared
 
     def series(self, model_name: str, model_version: str, endpoint: str, variant: str) -> RequestSeries:
         return RequestSeries(self, (model_name, model_version, endpoint, variant))
@@ -176,4 +183,4 @@ class RuntimeMetrics:
         self.store_write.labels().observe(seconds)
 
     def render(self) -> bytes:
-        return self.registry.render()
+        return self.shared.render() if self.shared is not None else self.registry.render()

@@ -12,6 +12,10 @@ no increment is lost; readers (the scrape) copy values with single GIL-atomic re
 while it is being updated may show the new observation in its buckets and not yet in its sum, never a
 torn number. A lock per update cost more than the update itself, on every request. Creating a child
 (``labels``) is locked: two threads may ask for the same one.
+
+Several processes (uvicorn workers) can be rendered as one: each takes a :meth:`Registry.snapshot`
+(plain JSON values) and :meth:`Registry.render` adds the snapshots of the others to its own, as
+Prometheus' multiprocess mode does: counters and histograms summed, gauges summed over live processes only.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 __all__ = [
     "CONTENT_TYPE",
@@ -29,9 +33,14 @@ __all__ = [
     "Gauge",
     "Histogram",
     "Registry",
+    "Snapshot",
 ]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# One process's metric values: metric name -> escaped label text -> a counter's or gauge's value, or a
+# histogram's [per-bucket counts (not cumulative, +Inf last), sum]. Plain JSON.
+Snapshot = dict[str, dict[str, Any]]
 
 
 def _escape(value: str) -> str:
@@ -140,15 +149,21 @@ class _Family(Generic[C]):
     def children(self) -> list[C]:
         return list(self._children.values())
 
-    def render(self, out: list[str]) -> None:
+    def snapshot(self) -> dict[str, Any]:
+        return {child.labels: self._value(child) for child in self.children()}
+
+    def _value(self, child: C) -> Any:
+        raise NotImplementedError
+
+    def render(self, values: Mapping[str, Any], out: list[str]) -> None:
         family = self.name + "_total" if self.kind == "counter" else self.name
         out.append(f"# HELP {family} {_escape_help(self.documentation)}")
         out.append(f"# TYPE {family} {self.kind}")
-        for child in self.children():
-            self._render_child(child, out)
+        for labels, value in values.items():
+            self._render_child(labels, value, out)
 
-    def _render_child(self, child: C, out: list[str]) -> None:
-        raise NotImplementedError
+    def _render_child(self, labels: str, value: Any, out: list[str]) -> None:
+        out.append(f"{self.name}{_braced(labels)} {_number(value)}")
 
 
 class Counter(_Family[CounterChild]):
@@ -160,8 +175,11 @@ class Counter(_Family[CounterChild]):
     def _new_child(self, labels: str) -> CounterChild:
         return CounterChild(labels)
 
-    def _render_child(self, child: CounterChild, out: list[str]) -> None:
-        out.append(f"{self.name}_total{_braced(child.labels)} {_number(child.value)}")
+    def _value(self, child: CounterChild) -> float:
+        return child.value
+
+    def _render_child(self, labels: str, value: Any, out: list[str]) -> None:
+        out.append(f"{self.name}_total{_braced(labels)} {_number(value)}")
 
 
 class Gauge(_Family[GaugeChild]):
@@ -170,8 +188,8 @@ class Gauge(_Family[GaugeChild]):
     def _new_child(self, labels: str) -> GaugeChild:
         return GaugeChild(labels)
 
-    def _render_child(self, child: GaugeChild, out: list[str]) -> None:
-        out.append(f"{self.name}{_braced(child.labels)} {_number(child.value)}")
+    def _value(self, child: GaugeChild) -> float:
+        return child.value
 
 
 class Histogram(_Family[HistogramChild]):
@@ -187,15 +205,19 @@ class Histogram(_Family[HistogramChild]):
     def _new_child(self, labels: str) -> HistogramChild:
         return HistogramChild(labels, self.bounds)
 
-    def _render_child(self, child: HistogramChild, out: list[str]) -> None:
+    def _value(self, child: HistogramChild) -> list[Any]:
         counts, total = child.snapshot()
-        prefix = child.labels + "," if child.labels else ""
+        return [counts, total]
+
+    def _render_child(self, labels: str, value: Any, out: list[str]) -> None:
+        counts, total = value
+        prefix = labels + "," if labels else ""
         running = 0
         for le, count in zip([*self._le, "+Inf"], counts, strict=True):
             running += count
             out.append(f'{self.name}_bucket{{{prefix}le="{le}"}} {running}')
-        out.append(f"{self.name}_sum{_braced(child.labels)} {_number(total)}")
-        out.append(f"{self.name}_count{_braced(child.labels)} {running}")
+        out.append(f"{self.name}_sum{_braced(labels)} {_number(total)}")
+        out.append(f"{self.name}_count{_braced(labels)} {running}")
 
 
 class CallbackMetric:
@@ -217,12 +239,15 @@ class CallbackMetric:
         self.labelnames = tuple(labelnames)
         self._read = read
 
-    def render(self, out: list[str]) -> None:
+    def snapshot(self) -> dict[str, Any]:
+        return {_labels_text(self.labelnames, values): value for values, value in self._read()}
+
+    def render(self, values: Mapping[str, Any], out: list[str]) -> None:
         sample = f"{self.name}_total" if self.kind == "counter" else self.name
         out.append(f"# HELP {sample} {_escape_help(self.documentation)}")
         out.append(f"# TYPE {sample} {self.kind}")
-        for values, value in self._read():
-            out.append(f"{sample}{_braced(_labels_text(self.labelnames, values))} {_number(value)}")
+        for labels, value in values.items():
+            out.append(f"{sample}{_braced(labels)} {_number(value)}")
 
 
 class Registry:
@@ -237,9 +262,39 @@ class Registry:
         self._metrics.append(metric)
         return metric
 
-    def render(self) -> bytes:
+    def snapshot(self) -> Snapshot:
+        """This process's values, to be rendered by another process along with its own."""
+        return {metric.name: metric.snapshot() for metric in self._metrics}
+
+    def render(self, others: Iterable[tuple[Snapshot, bool]] = ()) -> bytes:
+        """The text exposition; with ``others`` ((snapshot, still running) of other processes serving the
+        same app), of all of them together. A process that stopped keeps its counts (totals never go
+        down), not its gauges (its requests are no longer in flight)."""
+        merged = self.snapshot()
+        for snapshot, live in others:
+            for metric in self._metrics:
+                if live or metric.kind != "gauge":
+                    _add(merged[metric.name], snapshot.get(metric.name))
         out: list[str] = []
         for metric in self._metrics:
-            metric.render(out)
+            metric.render(merged[metric.name], out)
         out.append("")
         return "\n".join(out).encode()
+
+
+def _add(into: dict[str, Any], values: Any) -> None:
+    """Add another process's values of one metric to ``into`` (what does not fit, a changed bucket layout
+    or a value of the wrong type, is skipped rather than rendered wrong)."""
+    if not isinstance(values, dict):
+        return
+    for labels, value in values.items():
+        mine = into.get(labels)
+        if isinstance(value, int | float):
+            if mine is None or isinstance(mine, int | float):
+                into[labels] = (mine or 0) + value
+        elif isinstance(value, list) and len(value) == 2 and isinstance(value[0], list):
+            counts, total = value
+            if mine is None:
+                into[labels] = [list(counts), total]
+            elif isinstance(mine, list) and len(mine[0]) == len(counts):
+                into[labels] = [[a + b for a, b in zip(mine[0], counts, strict=True)], mine[1] + total]

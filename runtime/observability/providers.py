@@ -149,6 +149,8 @@ def _writer_process(settings: Settings) -> bool:
 def build_observability(settings: Settings, environ: Mapping[str, str]) -> Observability:
     store = LazyStore(settings.resolved_store_url)
     metrics = RuntimeMetrics() if settings.metrics else None
+    if metrics is not None and settings.metrics_dir:
+        metrics.share(settings.metrics_dir)
     tracing = settings.tracing and not _truthy(environ.get("OTEL_SDK_DISABLED"))
     if not tracing:
         telemetry: Telemetry = (
