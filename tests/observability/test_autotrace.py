@@ -121,6 +121,8 @@ def test_openai_calls_become_llm_spans_with_usage(
     assert call.name == "chat gpt-test"
     assert call.kind is SpanKind.CLIENT
     assert call.parent is not None and call.parent.span_id == root.context.span_id
+    sent = llm.requests[-1].headers  # the upstream can trace under the LLM span
+    assert sent["traceparent"] == f"00-{call.context.trace_id:032x}-{call.context.span_id:016x}-01"
     assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["gen_ai.provider.name"] == "openai"
     assert attrs["gen_ai.request.model"] == "gpt-test"
@@ -315,3 +317,36 @@ def test_the_import_hook_goes_with_the_last_user() -> None:
         [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
     )
     assert run.returncode == 0, run.stderr
+
+
+class OwnTraceparent(ResponsesAgent):
+    """An agent that propagates a trace context of its own choosing: the runtime leaves it alone."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        with OpenAI(base_url=self.base_url, api_key="k") as client:
+            client.chat.completions.create(
+                model="gpt-test",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"TraceParent": OWN, "x-team": "search"},
+            )
+            client.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-team": "a"}
+            )
+        return ResponsesAgentResponse(output=[self.create_text_output_item("ok", "m1")])
+
+
+OWN = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_a_traceparent_the_agent_sets_wins_and_its_other_headers_stay(traced: Any, llm: FakeLLM) -> None:
+    app = traced(loaded(OwnTraceparent(llm.base_url), "own"))
+    assert app.client.post("/v1/responses", json={"input": "hi"}).status_code == 200
+    own, added = (r.headers for r in llm.requests[-2:])
+    assert (own["traceparent"], own["x-team"]) == (OWN, "search")
+    [_, second] = sorted(llm_spans(app.spans.get_finished_spans()), key=lambda s: s.start_time or 0)
+    context = second.context
+    assert added["traceparent"] == f"00-{context.trace_id:032x}-{context.span_id:016x}-01"
+    assert added["x-team"] == "a"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -17,6 +18,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from runtime.observability import attributes as a
 from runtime.observability.context import RequestTracing
 from runtime.observability.spans import MAX_CONTENT_CHARS, to_json
+from runtime.protocol.traceparent import format_traceparent
 
 __all__ = ["LLMCall"]
 
@@ -83,6 +85,17 @@ class LLMCall:
         self._model: str | None = None
         self._ended = False
         self.usage: tuple[int, int] | None = None
+
+    def headers(self, given: Any) -> Any:
+        """The call's ``extra_headers`` with this span's W3C ``traceparent`` added, so an upstream that
+        traces (vLLM, a gateway) continues the trace; a ``traceparent`` the caller set is left alone."""
+        if given is not None and not isinstance(given, Mapping):
+            return given
+        if given is not None and any(str(k).lower() == "traceparent" for k in given):
+            return given
+        context = self.span.get_span_context()
+        traceparent = format_traceparent(context.trace_id, context.span_id, context.trace_flags.sampled)
+        return {**(given or {}), "traceparent": traceparent}
 
     # -- what the SDK returns ----------------------------------------------------------------------
 

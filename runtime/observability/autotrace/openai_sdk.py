@@ -67,6 +67,7 @@ def _sync_create(original: Callable[..., Any], api: str) -> Callable[..., Any]:
         call = _start(api, kwargs)
         if call is None:
             return original(self, *args, **kwargs)
+        kwargs["extra_headers"] = call.headers(kwargs.get("extra_headers"))
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
@@ -84,6 +85,7 @@ def _async_create(original: Callable[..., Any], api: str) -> Callable[..., Any]:
         call = _start(api, kwargs)
         if call is None:
             return await original(self, *args, **kwargs)
+        kwargs["extra_headers"] = call.headers(kwargs.get("extra_headers"))
         try:
             result = await original(self, *args, **kwargs)
         except BaseException as exc:
