@@ -173,7 +173,7 @@ class _ServedByFront:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rid = scope.get("state", {}).get("request_id") or hex_id(8)
+        rid = scope.setdefault("state", {}).get("request_id") or hex_id(8)
         await self.handler(self.state, scope, receive, send, rid)
 
 

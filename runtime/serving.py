@@ -160,9 +160,11 @@ class AgentService:
         stream: bool,
         request: ResponsesAgentRequest,
         headers: Mapping[str, str] | None = None,
+        traceparent: str | None = None,
     ) -> Call:
+        """The call of one request; ``traceparent`` (the W3C header, when sent) makes it join that trace."""
         call = Call(request_id=request_id, endpoint=endpoint, stream=stream, model=self.slot.current.info)
-        caller = parse_traceparent(headers.get("traceparent")) if headers is not None else None
+        caller = parse_traceparent(traceparent) if traceparent else None
         if caller is not None:  # join the caller's trace under its span
             call.trace_id, call.parent_span_id, call.parent_sampled = caller
         else:

@@ -32,7 +32,8 @@ async def invocations(state: RuntimeState, scope: Scope, receive: Receive, send:
     agent_request = parse_model(ResponsesAgentRequest, body)
     stream = bool(agent_request.stream)
     service = state.service
-    call = service.new_call(rid, "/invocations", stream, agent_request, Headers(scope=scope))
+    parent = scope["state"].get("traceparent")  # the front put it there
+    call = service.new_call(rid, "/invocations", stream, agent_request, Headers(scope=scope), parent)
     headers = model_headers(call)
     if stream:
         await send_sse(_stream(service, agent_request, call), state.settings, headers, (scope, receive, send))

@@ -55,7 +55,8 @@ async def create_response(state: RuntimeState, scope: Scope, receive: Receive, s
     agent_request, instructions = parse_with(agent_request_of, body)
     stream = bool(agent_request.stream)
     service = state.service
-    call = service.new_call(rid, "/v1/responses", stream, agent_request, Headers(scope=scope))
+    parent = scope["state"].get("traceparent")  # the front put it there
+    call = service.new_call(rid, "/v1/responses", stream, agent_request, Headers(scope=scope), parent)
     metadata = {**(agent_request.metadata or {}), "trace_id": f"tr-{call.trace_id}"}
     shell = response_object(
         response_id=new_response_id(),
