@@ -12,11 +12,16 @@ after them is not ours to read).
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 __all__ = ["RemoteParent", "format_traceparent", "parse_traceparent"]
 
-_HEX = frozenset("0123456789abcdef")
+# version, trace id, parent id, flags; a later version may add fields after them ("-..."): kept to refuse
+# them in version 00, not read.
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL)
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
 _MAX_HEADER = 512  # far more than any version defines; longer is not a traceparent
 _SAMPLED = 0x01
 
@@ -31,22 +36,15 @@ def parse_traceparent(value: str | None) -> RemoteParent | None:
     """The caller's trace and span from a ``traceparent`` value; None when there is none or it is invalid."""
     if not value or len(value) > _MAX_HEADER:
         return None
-    parts = value.strip().split("-")
-    if len(parts) < 4:
+    found = _TRACEPARENT.fullmatch(value.strip())  # one C call: the header comes with every traced request
+    if found is None:
         return None
-    version, trace_id, span_id, flags = parts[:4]
-    if len(version) != 2 or version == "ff" or not _HEX.issuperset(version):
+    version, trace_id, span_id, flags, rest = found.groups()
+    if version == "ff" or (version == "00" and rest):
         return None
-    if version == "00" and len(parts) != 4:
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
         return None
-    if len(trace_id) != 32 or len(span_id) != 16 or len(flags) != 2:
-        return None
-    if not _HEX.issuperset(trace_id) or not _HEX.issuperset(span_id) or not _HEX.issuperset(flags):
-        return None
-    span = int(span_id, 16)
-    if span == 0 or int(trace_id, 16) == 0:
-        return None
-    return RemoteParent(trace_id, span, bool(int(flags, 16) & _SAMPLED))
+    return RemoteParent(trace_id, int(span_id, 16), bool(int(flags, 16) & _SAMPLED))
 
 
 def format_traceparent(trace_id: int, span_id: int, sampled: bool) -> str:
