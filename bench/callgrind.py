@@ -28,6 +28,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = b'{"input": [{"role": "user", "content": "hello there"}]}'
+_MODES = {
+    "on": "tracing and metrics on",
+    "off": "tracing and metrics off",
+    "tracing": "tracing on, metrics off",
+    "metrics": "metrics on, tracing off",
+}
 TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -45,12 +51,11 @@ async def _drive(mode: str, requests: int, warmup: int, traceparent: bool) -> No
     from runtime.config import Settings
 
     home = tempfile.mkdtemp(prefix="bench-callgrind-")
-    on = mode == "on"
     settings = Settings.from_env(
         environ={},
         home=home,
-        tracing=on,
-        metrics=on,
+        tracing=mode in ("on", "tracing"),
+        metrics=mode in ("on", "metrics"),
         sse_ping_interval=0,
         model=str(ROOT / "bench" / "agents" / "echo_async.py"),
     )
@@ -137,11 +142,13 @@ def _measure(mode: str, requests: int, warmup: int, traceparent: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.callgrind", description=__doc__.split("\n")[0])
-    parser.add_argument("--modes", default="on,off", help="comma-separated: on (tracing+metrics), off")
+    parser.add_argument(
+        "--modes", default="on,off", help="comma-separated: on (tracing+metrics), off, tracing, metrics"
+    )
     parser.add_argument("--requests", type=int, default=1000, help="counted requests (default 1000)")
     parser.add_argument("--warmup", type=int, default=300, help="requests before counting (default 300)")
     parser.add_argument("--traceparent", action="store_true", help="send a W3C traceparent with each")
-    parser.add_argument("--inner", choices=("on", "off"), help=argparse.SUPPRESS)
+    parser.add_argument("--inner", choices=_MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inner:
         asyncio.run(_drive(args.inner, args.requests, args.warmup, args.traceparent))
@@ -149,10 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind (with callgrind_control) is needed: apt install valgrind", file=sys.stderr)
         return 1
-    for mode in args.modes.split(","):
-        per_request = _measure(mode.strip(), args.requests, args.warmup, args.traceparent)
+    modes = [m.strip() for m in args.modes.split(",")]
+    unknown = [m for m in modes if m not in _MODES]
+    if unknown:
+        parser.error(f"unknown mode(s) {unknown}; choose from {sorted(_MODES)}")
+    for mode in modes:
+        per_request = _measure(mode, args.requests, args.warmup, args.traceparent)
         extra = " with traceparent" if args.traceparent else ""
-        print(f"/invocations, tracing+metrics {mode}{extra}: {per_request:,} instructions per request")
+        print(f"/invocations, {_MODES[mode]}{extra}: {per_request:,} instructions per request")
     return 0
 
 
