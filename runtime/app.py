@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from registry.client import RegistryClient
 from registry.errors import RegistryError
 from runtime.agents import builtin
+from runtime.background import running
 from runtime.canary_wiring import attach_canary, canary_running
 from runtime.config import Settings
 from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
@@ -232,13 +233,8 @@ async def follow_alias(
         yield
         return
     follower = AliasFollower(settings.model, slot, client, executor, settings.alias_poll_interval)
-    task = asyncio.create_task(follower.run(), name="alias-follower")
-    try:
+    async with running(follower.run(), "alias-follower"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def close_agent(agent: LoadedAgent) -> None:

@@ -15,7 +15,6 @@ server takes part in canaries when it has Redis and serves a registered model by
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import os
@@ -27,6 +26,7 @@ from registry.client import RegistryClient
 from registry.entities import Assessment
 from registry.errors import RegistryError
 from registry.uris import ModelAliasURI, ModelLatestURI, ModelVersionURI, parse_model_uri
+from runtime.background import running
 from runtime.canary.control import CanaryControl
 from runtime.canary.model import CanaryDefinition
 from runtime.canary.replica import CanaryReplica
@@ -114,12 +114,9 @@ async def canary_running(replica: CanaryReplica[LoadedAgent] | None) -> AsyncIte
     if replica is None:
         yield
         return
-    task = asyncio.create_task(replica.run(), name="canary-replica")
     try:
-        yield
+        async with running(replica.run(), "canary-replica"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         replica.install(None)
         await replica.close()

@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from runtime.background import running
 from runtime.observability.prometheus import Registry, Snapshot
 
 __all__ = ["SharedMetrics", "start_afresh"]
@@ -83,13 +84,10 @@ class SharedMetrics:
     @contextlib.asynccontextmanager
     async def publishing(self) -> AsyncIterator[None]:
         """Publish once a second while the block runs, and a last time when it ends."""
-        task = asyncio.create_task(self._run(), name="metrics-publisher")
         try:
-            yield
+            async with running(self._run(), "metrics-publisher"):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             try:
                 self.publish()
             except OSError:
