@@ -84,9 +84,7 @@ class Front:
         rid = bytes(given).decode("latin-1")[:_MAX_REQUEST_ID] if given else hex_id(8)
         state = scope.setdefault("state", {})
         state["request_id"] = rid
-        if (
-            parent is not None
-        ):  # the caller's trace, for the request to join (see runtime.protocol.traceparent)
+        if parent is not None:  # the caller's trace, for the request to join (runtime.protocol.traceparent)
             state["traceparent"] = bytes(parent).decode("latin-1")
         path: str = scope["path"]
         if self.keys and path not in _OPEN_PATHS and not self._allowed(auth):

@@ -16,8 +16,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from runtime.observability import attributes as a
 from runtime.observability.context import current_request
-from runtime.observability.spans import to_json
-from runtime.protocol.traceparent import format_traceparent
+from runtime.observability.spans import to_json, traceparent_of
 
 __all__ = ["LLMSpanObserver"]
 
@@ -63,10 +62,7 @@ class LLMSpanObserver:
         span = request.tracer.start_span(f"{a.OP_CHAT} {model}", kind=SpanKind.CLIENT, attributes=attrs)
         headers = getattr(call, "headers", None)
         if isinstance(headers, dict):  # the upstream (vLLM, a gateway) may trace too: under this span
-            context = span.get_span_context()
-            headers["traceparent"] = format_traceparent(
-                context.trace_id, context.span_id, context.trace_flags.sampled
-            )
+            headers["traceparent"] = traceparent_of(span)
         return _Handle(span, request.capture_content)
 
     def end(self, call: Any, handle: object) -> None:

@@ -208,7 +208,7 @@ class RootSpan(Span):
     def _remote_parent(self) -> SpanContext | None:
         if self.parent_id is None:
             return None
-        flags = _FLAGS_CALLER_SAMPLED if self.sampled else _FLAGS_CALLER_UNSAMPLED
+        flags = self.get_span_context().trace_flags  # the caller's trace: the same flags as ours
         return SpanContext(self.trace_id, self.parent_id, is_remote=True, trace_flags=flags)
 
     def finish(

@@ -24,8 +24,17 @@ from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from runtime.observability import attributes as a
 from runtime.observability.attributes import SpanType
 from runtime.observability.context import current_request
+from runtime.protocol.traceparent import format_traceparent
 
-__all__ = ["MAX_CONTENT_CHARS", "LiveSpan", "current_trace_id", "record_prompt", "span", "tracer_and_capture"]
+__all__ = [
+    "MAX_CONTENT_CHARS",
+    "LiveSpan",
+    "current_trace_id",
+    "record_prompt",
+    "span",
+    "traceparent_of",
+    "tracer_and_capture",
+]
 
 MAX_CONTENT_CHARS = 16_384
 
@@ -160,3 +169,9 @@ def record_prompt(uri: str) -> None:
     request = current_request()
     if request is not None and uri not in request.prompts:
         request.prompts.append(uri)
+
+
+def traceparent_of(span: Span) -> str:
+    """``span`` as the W3C ``traceparent`` that makes it the parent of what the receiver does."""
+    context = span.get_span_context()
+    return format_traceparent(context.trace_id, context.span_id, context.trace_flags.sampled)

@@ -17,8 +17,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from runtime.observability import attributes as a
 from runtime.observability.context import RequestTracing
-from runtime.observability.spans import MAX_CONTENT_CHARS, to_json
-from runtime.protocol.traceparent import format_traceparent
+from runtime.observability.spans import MAX_CONTENT_CHARS, to_json, traceparent_of
 
 __all__ = ["LLMCall"]
 
@@ -93,9 +92,7 @@ class LLMCall:
             return given
         if given is not None and any(str(k).lower() == "traceparent" for k in given):
             return given
-        context = self.span.get_span_context()
-        traceparent = format_traceparent(context.trace_id, context.span_id, context.trace_flags.sampled)
-        return {**(given or {}), "traceparent": traceparent}
+        return {**(given or {}), "traceparent": traceparent_of(self.span)}
 
     # -- what the SDK returns ----------------------------------------------------------------------
 
