@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 
-__all__ = ["hex_id", "trace_hex"]
+__all__ = ["hex_id", "new_trace_id", "trace_hex"]
 
 _bits = random.getrandbits
 _FORMATS = {n: f"%0{2 * n}x" for n in range(1, 33)}
@@ -21,7 +21,12 @@ def hex_id(nbytes: int) -> str:
 
 
 def trace_hex() -> str:
-    """A new trace id (32 hex): the time in milliseconds (48 bits), then 80 random bits.
+    """A new trace id as 32 hex digits (see :func:`new_trace_id`)."""
+    return f"{new_trace_id():032x}"
+
+
+def new_trace_id() -> int:
+    """A new 128-bit trace id: the time in milliseconds (48 bits), then 80 random bits.
 
     Time first, as in UUIDv7 and AWS X-Ray ids: the store's trace table is keyed by this id, and ids that
     grow with time are appended to the end of its index instead of landing on a random page each, which
@@ -29,4 +34,4 @@ def trace_hex() -> str:
     context asks of an id sent with the random flag, and sampling hashes the id (or, in OpenTelemetry's
     ratio sampler, reads its random low 64 bits), so nothing that samples by trace id is skewed.
     """
-    return f"{time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF:012x}{_bits(80):020x}"
+    return (time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF) << 80 | _bits(80)

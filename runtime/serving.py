@@ -27,7 +27,7 @@ from runtime.agents.chat import content_text, last_user_text
 from runtime.agents.runner import AgentRunner
 from runtime.canary.router import ROUTE_KEY, Assignment, shadow_call
 from runtime.errors import AgentError, RuntimeErrorBase, Timeout
-from runtime.ids import trace_hex
+from runtime.ids import new_trace_id, trace_hex
 from runtime.protocol.agent import (
     CompletedEvent,
     ErrorEvent,
@@ -168,7 +168,8 @@ class AgentService:
         if caller is not None:  # join the caller's trace under its span
             call.trace_id, call.parent_span_id, call.parent_sampled = caller
         else:
-            call.trace_id = trace_hex()
+            number = call.trace_number = new_trace_id()
+            call.trace_id = f"{number:032x}"
         if request.context is not None:
             call.session_id = request.context.conversation_id
             call.user_id = request.context.user_id

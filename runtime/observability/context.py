@@ -8,7 +8,6 @@ apps in one process (tests, a canary pair) each keep their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
@@ -22,15 +21,22 @@ __all__ = ["REQUEST_KEY", "RequestTracing", "current_request"]
 REQUEST_KEY = otel_context.create_key("runtime-request")
 
 
-@dataclass(slots=True, eq=False)
 class RequestTracing:
-    tracer: Tracer
-    capture_content: bool
-    root: Span
-    prompts: list[str] = field(default_factory=list)
-    # The token usage of the spans inside the request, from the first one that starts (see
-    # :class:`~runtime.observability.usage.UsageCollector`); None while the request has none.
-    usage: TraceUsage | None = None
+    """The request's tracer, whether content may be captured, its root span, the prompt versions it loaded
+    (``prompts``, None until one is) and the token usage of the spans inside it (``usage``: from the first
+    one that starts, see :class:`~runtime.observability.usage.UsageCollector`; None while it has none).
+
+    A plain class rather than a dataclass: one is made per request, and the telemetry's own per-request
+    state is a subclass of it (one object per request, not two)."""
+
+    __slots__ = ("capture_content", "prompts", "root", "tracer", "usage")
+
+    def __init__(self, tracer: Tracer, capture_content: bool, root: Span) -> None:
+        self.tracer = tracer
+        self.capture_content = capture_content
+        self.root = root
+        self.prompts: list[str] | None = None
+        self.usage: TraceUsage | None = None
 
 
 def current_request() -> RequestTracing | None:

@@ -17,14 +17,13 @@ instead of two halves the writer's work. Every other span becomes a span row.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from registry.entities import TraceStatus
 from registry.store.traces_repo import json_text
 from runtime.observability import attributes as a
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
 
 __all__ = [
@@ -41,7 +40,7 @@ __all__ = [
 # (name, time ns, attributes)
 CompactEvent = tuple[str, int, Mapping[str, Any]]
 # (trace id, span id, parent span id, name, start ns, end ns, status code name, status message,
-#  attributes, events, index of the span's resource attributes in the batch, parent is in another process)
+#  attributes, events, the span's resource attributes, parent is in another process)
 CompactSpan = tuple[
     int,
     int,
@@ -53,7 +52,7 @@ CompactSpan = tuple[
     str | None,
     dict[str, Any],
     tuple[CompactEvent, ...],
-    int,
+    dict[str, Any],
     bool,
 ]
 # What a request's root span says beyond the attributes it shares with every request of its model and
@@ -79,13 +78,10 @@ RootFields = tuple[
 ]
 # A request's root span as the telemetry hands it to the store exporter directly: (trace id, span id, name,
 # start ns, end ns, status code name, status message, shared attributes, fields, attributes set by code
-# inside the request or None, events, resource, the caller's span id or None). Its attributes are built
-# from its shared attributes, fields and those set by code only where they are written, by
-# :func:`root_attributes`: in the writer process, not on the request path.
-# In a batch (``CompactRoot``) the shared attributes and the resource are indexes into the batch's list.
-_Shared = TypeVar("_Shared")
-_Resource = TypeVar("_Resource")
-_Root = tuple[
+# inside the request or None, events, resource attributes, the caller's span id or None). Its attributes
+# are built from its shared attributes, fields and those set by code only where they are written, by
+# :func:`root_attributes`: in the writer process, not on the request path. It goes into a batch as it is.
+RootRecord = tuple[
     int,
     int,
     str,
@@ -93,18 +89,17 @@ _Root = tuple[
     int,
     str,
     str | None,
-    _Shared,
+    dict[str, Any],
     RootFields,
     dict[str, Any] | None,
     tuple[CompactEvent, ...],
-    _Resource,
+    dict[str, Any],
     int | None,
 ]
-RootRecord: TypeAlias = _Root[dict[str, Any], "Resource"]
-CompactRoot: TypeAlias = _Root[int, int]
-# (shared attribute sets, spans): resources and roots' shared attributes are few (one per tracer provider,
-# one per model and endpoint), so each is sent once per batch and the spans refer to it by index.
-SpanBatch = tuple[list[dict[str, Any]], list[CompactSpan | CompactRoot]]
+# What goes to the writer. Resource attributes and roots' shared attributes are few dicts (one per tracer
+# provider, one per model and endpoint), each shared by many spans of a batch: ``marshal`` sends a dict
+# once and refers back to it after (as it does for any object met twice), and decodes one object again.
+SpanBatch = list[CompactSpan | RootRecord]
 # (trace rows, span rows) for SqlStore.log_trace_rows
 TraceRows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
@@ -136,7 +131,7 @@ _PROMOTED = frozenset(
 _KEPT_BY_ROOT = _PROMOTED | frozenset(_RESOURCE_KEYS)  # what a root span kept in its trace row holds itself
 _TRACE_STATUSES = {s.value: s.value for s in TraceStatus}
 _NO_EVENTS: tuple[CompactEvent, ...] = ()
-_ROOT_RECORD_LENGTH = 13  # a CompactRoot; a CompactSpan has 12 items
+_ROOT_RECORD_LENGTH = 13  # a RootRecord; a CompactSpan has 12 items
 _NUMBERS = (int, float)  # for isinstance: ``int | float`` would build a union object at each call
 _SEQUENCES = (tuple, list)
 
@@ -224,33 +219,22 @@ def _fill_outcome(
 def compact(spans: Iterable[ReadableSpan | RootRecord]) -> SpanBatch:
     """What the store needs of ``spans``, as plain values: no SDK object crosses to the writer.
 
-    Root records are compact already; only their shared attributes and resource become indexes.
+    Root records are plain already and go as they are; an SDK span is copied into a :data:`CompactSpan`.
     """
-    shared: list[dict[str, Any]] = []
-    seen: dict[int, int] = {}  # id of a resource or of a root's shared attributes -> index in ``shared``
-    out: list[CompactSpan | CompactRoot] = []
+    resources: dict[int, dict[str, Any]] = {}  # one attribute dict per SDK resource in the batch
+    out: SpanBatch = []
     for span in spans:
         if type(span) is tuple:
-            attrs, resource = span[7], span[11]
-            base = seen.get(id(attrs))
-            if base is None:
-                base = seen[id(attrs)] = len(shared)
-                shared.append(attrs)  # never changed once built: no copy
-            res = seen.get(id(resource))
-            if res is None:
-                res = seen[id(resource)] = len(shared)
-                shared.append(dict(resource.attributes))
-            out.append((*span[:7], base, span[8], span[9], span[10], res, span[12]))
+            out.append(span)
             continue
         assert not isinstance(span, tuple)
         ctx = span.context
         parent = span.parent
         status = span.status
         sdk_resource = span.resource
-        index = seen.get(id(sdk_resource))
-        if index is None:
-            index = seen[id(sdk_resource)] = len(shared)
-            shared.append(dict(sdk_resource.attributes))
+        resource = resources.get(id(sdk_resource))
+        if resource is None:
+            resource = resources[id(sdk_resource)] = dict(sdk_resource.attributes)
         events = span.events
         compact_events = (
             tuple((e.name, e.timestamp, dict(e.attributes or ())) for e in events) if events else _NO_EVENTS
@@ -267,11 +251,11 @@ def compact(spans: Iterable[ReadableSpan | RootRecord]) -> SpanBatch:
                 status.description,
                 dict(span.attributes or ()),  # one copy: SDK spans' attribute reads take a lock each
                 compact_events,
-                index,
+                resource,
                 parent is not None and parent.is_remote,
             )
         )
-    return shared, out
+    return out
 
 
 # -- writer -------------------------------------------------------------------------------------------------
@@ -405,18 +389,19 @@ def _events(events: tuple[CompactEvent, ...]) -> list[dict[str, Any]]:
 
 def to_rows(batch: SpanBatch) -> TraceRows:
     """The store rows of a compacted batch: one span row per span, one trace row per request root."""
-    shared, spans = batch
     trace_rows: list[dict[str, Any]] = []
     span_rows: list[dict[str, Any]] = []
-    shapes: dict[tuple[int, int], _RootShape] = {}  # by (shared attributes, resource) index
-    for span in spans:
+    # By the identity of (shared attributes, resource): the batch holds them, so no id is reused meanwhile.
+    shapes: dict[tuple[int, int], _RootShape] = {}
+    for span in batch:
         if len(span) == _ROOT_RECORD_LENGTH:  # a request's root as the telemetry recorded it
-            root: CompactRoot = span  # type: ignore[assignment] # its length says so
-            base, values, own, res = root[7], root[8], root[9], root[11]
-            if not own and a.ENDPOINT in shared[base]:  # nothing set inside could override shared ones
-                shape = shapes.get((base, res))
+            root: RootRecord = span  # type: ignore[assignment] # its length says so
+            shared, values, own, resource = root[7], root[8], root[9], root[11]
+            if not own and a.ENDPOINT in shared:  # nothing set inside could override shared ones
+                key = (id(shared), id(resource))
+                shape = shapes.get(key)
                 if shape is None:
-                    shape = shapes[base, res] = _RootShape(shared[base], shared[res])
+                    shape = shapes[key] = _RootShape(shared, resource)
                 kept, extra = dict(shape.kept), dict(shape.extra)
                 _fill(values, kept, extra)
                 events = root[10]
@@ -427,9 +412,9 @@ def to_rows(batch: SpanBatch) -> TraceRows:
                 *root[:2],
                 root[12],
                 *root[2:7],
-                root_attributes(shared[base], values, own),
+                root_attributes(shared, values, own),
                 root[10],
-                res,
+                resource,
                 root[12] is not None,
             )
         else:
@@ -440,7 +425,7 @@ def to_rows(batch: SpanBatch) -> TraceRows:
         event_list = _events(events)
         # A request's whole root span (its shape is all its attributes): no parent in this process.
         if (parent_id is None or remote) and a.ENDPOINT in attrs:
-            shape = _RootShape(attrs, shared[res])
+            shape = _RootShape(attrs, res)
             row = (trace_id, span_id, name, start, end, status_code, message)
             trace_rows.append(_trace_row(row, shape, shape.kept, shape.extra, event_list, parent_id))
             continue

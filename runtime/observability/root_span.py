@@ -94,7 +94,7 @@ class RootSpan(Span):
         name: str,
         trace_id: int,
         sampled: bool,
-        attributes: dict[str, Any],
+        attributes: dict[str, Any] | None,
         start_ns: int,
         parent_id: int | None = None,
     ) -> None:
@@ -104,7 +104,7 @@ class RootSpan(Span):
         self.parent_id = parent_id  # the caller's span (``traceparent``), in another process
         self.sampled = sampled
         self._context: SpanContext | None = None  # built when asked for: most requests never ask
-        self.attributes = attributes
+        self.attributes = attributes  # what code inside the request set; None until it sets one
         self.start_ns = start_ns
         self.events: list[Event] | None = None  # most requests add none: no list until one is added
         self.status = _UNSET
@@ -127,6 +127,8 @@ class RootSpan(Span):
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
         cleaned = _clean(value)
         if cleaned is not None and not self._ended and isinstance(key, str) and key:
+            if self.attributes is None:
+                self.attributes = {}
             self.attributes[key] = cleaned
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
@@ -174,7 +176,7 @@ class RootSpan(Span):
     # -- the telemetry's side --------------------------------------------------------------------------
 
     def record(
-        self, end_ns: int, resource: Resource, shared: dict[str, Any], fields: RootFields
+        self, end_ns: int, resource: dict[str, Any], shared: dict[str, Any], fields: RootFields
     ) -> RootRecord:
         """Stop recording and return the span as the store exporter's plain record: what :meth:`finish`
         builds for span processors, made cheaper for when the store is the only one that wants root spans:

@@ -167,7 +167,11 @@ def current_trace_id() -> str | None:
 def record_prompt(uri: str) -> None:
     """Note on the current request's trace that this prompt version was used (``prompts:/name/3``)."""
     request = current_request()
-    if request is not None and uri not in request.prompts:
+    if request is None:
+        return
+    if request.prompts is None:
+        request.prompts = [uri]
+    elif uri not in request.prompts:
         request.prompts.append(uri)
 
 

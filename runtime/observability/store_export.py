@@ -147,10 +147,6 @@ class StoreSpanProcessor(SpanProcessor):
         if span.context.trace_flags.sampled:
             self._enqueue(span)
 
-    def on_end_root(self, record: RootRecord) -> None:
-        """A request's root span as a plain record, when this exporter is the only one that wants roots."""
-        self._enqueue(record)
-
     def _enqueue(self, item: ReadableSpan | RootRecord) -> None:
         if self._stopping:
             return
@@ -161,6 +157,10 @@ class StoreSpanProcessor(SpanProcessor):
         queue.append(item)
         if len(queue) % self._max_batch == 0:  # a batch is full
             self._hand_off()
+
+    # A request's root span as a plain record, when this exporter is the only one that wants roots: queued
+    # as it is (the same method, not a call to it: one Python call fewer per request).
+    on_end_root = _enqueue
 
     def _hand_off(self) -> None:
         """Hand a full batch to the writer process from this thread when that cannot wait for anything (the

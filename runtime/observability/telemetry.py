@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
@@ -59,6 +59,9 @@ __all__ = ["PREVIEW_CHARS", "RequestTelemetry", "SpanPipeline"]
 log = logging.getLogger("runtime.observability")
 
 PREVIEW_CHARS = 1000
+# Enum members are looked up through the enum's metaclass (~70 ns each on 3.11): read once.
+_SAMPLE = Decision.RECORD_AND_SAMPLE
+_DROP = Decision.DROP
 _MAX_SHAPES = 1024  # distinct (model, endpoint, variant, stream) kept; more means ids in labels: start over
 # The API's context key of the current span, read once through the API rather than from its private name.
 _SPAN_KEY = next(iter(set_span_in_context(INVALID_SPAN, otel_context.Context())))
@@ -118,21 +121,38 @@ class SpanPipeline:
     resource: Resource
     scope: InstrumentationScope
     roots: RootSink | None = None
+    # The resource's attributes, one dict every root record refers to (see records.SpanBatch).
+    resource_attributes: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resource_attributes", dict(self.resource.attributes))
 
 
 class RootSink(Protocol):
     def on_end_root(self, record: RootRecord) -> None: ...
 
 
-class _Handle:
-    __slots__ = ("request", "sampled", "shape", "span", "token")
+class _Request(RequestTracing):
+    """A traced request: what agent-side code finds in its context (:class:`RequestTracing`) and, in the
+    same object, what the telemetry needs at its end: its shape, its root span (None when the sampler
+    dropped it), whether it is sampled, and the token that detaches its context. An untraced request's
+    handle is its :class:`_Shape`: nothing is made per request for metrics alone."""
 
-    def __init__(self, shape: _Shape) -> None:
+    __slots__ = ("sampled", "shape", "span", "token")
+
+    def __init__(
+        self, tracer: Tracer, capture_content: bool, root: OtelSpan, shape: _Shape, span: RootSpan | None
+    ) -> None:
+        # Every slot set here, RequestTracing's too: one Python call per request, not two.
+        self.tracer = tracer
+        self.capture_content = capture_content
+        self.root = root
+        self.prompts = None
+        self.usage = None
         self.shape = shape
-        self.span: RootSpan | None = None
+        self.span = span
+        self.sampled = span is not None and span.sampled
         self.token: Token[otel_context.Context] | None = None
-        self.request: RequestTracing | None = None
-        self.sampled = False
 
 
 class RequestTelemetry:
@@ -172,64 +192,80 @@ class RequestTelemetry:
     def begin(self, call: Call) -> object:
         try:
             shape = self._shape(call)
-            handle = _Handle(shape)
             if shape.series is not None:
                 shape.series.in_flight.value += 1
         except Exception:
             _failed("begin", call)
             return None
-        if self.spans is not None:
-            try:
-                self._open_span(call, shape, handle)
-            except Exception:
-                _failed("open the span of", call)
-        return handle
-
-    def _open_span(self, call: Call, shape: _Shape, handle: _Handle) -> None:
         spans = self.spans
-        assert spans is not None
-        trace_id = int(call.trace_id, 16) if call.trace_id else random.getrandbits(128) or 1
-        parent = call.parent_span_id
-        decision = Decision.RECORD_AND_SAMPLE
-        own: dict[str, Any] = {}  # what code sets on the span; the runtime's own attributes come at the end
-        if spans.sampler is not ALWAYS_ON:  # the default (see providers): no need to ask
-            attrs = root_attributes(shape.attributes, self._fields(call, None, None), None)
-            remote = _remote_parent(trace_id, parent, call.parent_sampled) if parent else None
-            sampled = spans.sampler.should_sample(remote, trace_id, shape.name, SpanKind.SERVER, attrs)
-            decision = sampled.decision
-            own.update(sampled.attributes or {})
+        if spans is None:
+            return shape
+        try:
+            return self._open_span(call, shape, spans)
+        except Exception:
+            _failed("open the span of", call)
+            return shape
+
+    def _open_span(self, call: Call, shape: _Shape, spans: SpanPipeline) -> _Request:
+        trace_id = call.trace_number
+        if trace_id is None:  # a caller's trace (``traceparent``), or a call made without the service
+            trace_id = int(call.trace_id, 16) if call.trace_id else random.getrandbits(128) or 1
+        span: RootSpan | None
         current: OtelSpan
-        if decision is not Decision.DROP:
-            handle.sampled = decision is Decision.RECORD_AND_SAMPLE
-            current = handle.span = RootSpan(
-                shape.name, trace_id, handle.sampled, own, call.started_ns, parent
-            )
+        if spans.sampler is ALWAYS_ON:  # the default (see providers): no need to ask
+            span = current = RootSpan(shape.name, trace_id, True, None, call.started_ns, call.parent_span_id)
         else:
-            current = NonRecordingSpan(root_context(trace_id, sampled=False))
-        request = handle.request = RequestTracing(spans.tracer, self.capture_content, current)
+            span = self._sampled_root(call, shape, spans.sampler, trace_id)
+            current = span if span is not None else NonRecordingSpan(root_context(trace_id, sampled=False))
+        request = _Request(spans.tracer, self.capture_content, current, shape, span)
         context = otel_context.Context({_SPAN_KEY: current, REQUEST_KEY: request})
-        handle.token = _CURRENT.set(context) if _CURRENT is not None else otel_context.attach(context)
+        request.token = _CURRENT.set(context) if _CURRENT is not None else otel_context.attach(context)
+        return request
+
+    def _sampled_root(self, call: Call, shape: _Shape, sampler: Sampler, trace_id: int) -> RootSpan | None:
+        """The root span as ``sampler`` decides (None: dropped), given what is known at the start."""
+        attrs = root_attributes(shape.attributes, self._fields(call, None, None), None)
+        parent = call.parent_span_id
+        remote = _remote_parent(trace_id, parent, call.parent_sampled) if parent else None
+        result = sampler.should_sample(remote, trace_id, shape.name, SpanKind.SERVER, attrs)
+        if result.decision is _DROP:
+            return None
+        own = dict(result.attributes or {})  # the sampler's attributes; the runtime's own come at the end
+        return RootSpan(shape.name, trace_id, result.decision is _SAMPLE, own, call.started_ns, parent)
 
     def end(self, call: Call, handle: object) -> None:
-        if not isinstance(handle, _Handle):
+        request = handle if type(handle) is _Request else None  # a traced request; else its shape
+        shape = request.shape if request is not None else handle
+        if type(shape) is not _Shape:
             return
         try:
-            latency = (call.ended or time.perf_counter()) - call.started
-            request = handle.request
-            if request is not None and request.usage is not None:
-                self._usage_from_spans(call, request)
-            ttft = call.ttft_s
-            tpot = _time_per_output_token(call, latency, ttft)
-            if handle.span is not None:
-                self._close_span(call, handle, latency, ttft, tpot)
-            series = handle.shape.series
+            started = call.started
+            latency = (call.ended or time.perf_counter()) - started
+            first = call.first_event
+            ttft = None if first is None else first - started
+            # Time per output token: for a stream, between tokens after the first (vLLM's inter-token
+            # latency); otherwise latency per token. Written out here: this runs for every request.
+            tokens = call.output_tokens or 0
+            tpot = None
+            if tokens > 0 and call.status == CallStatus.OK:
+                if not call.stream or ttft is None:
+                    tpot = latency / tokens
+                else:
+                    tpot = (latency - ttft) / (tokens - 1) if tokens > 1 else None
+            if request is not None:
+                if request.usage is not None:
+                    self._usage_from_spans(call, request)
+                if request.span is not None:
+                    self._close_span(call, request, request.span, latency, ttft, tpot)
+            series = shape.series
             if series is not None:
                 series.record(call, latency, ttft, tpot)
         except Exception:
             _failed("end", call)
         finally:
-            _detach(handle.token)
-            handle.token = None
+            if request is not None:
+                _detach(request.token)
+                request.token = None
 
     def _usage_from_spans(self, call: Call, request: RequestTracing) -> None:
         assert request.usage is not None
@@ -252,11 +288,17 @@ class RequestTelemetry:
             # An agent's exception message may quote its input: it is content, kept only when content is.
             error_message = call.error_message if capture else None
         output = call.output_text if capture else None
+        preview = call.input_preview if capture else None
+        if preview is not None and len(preview) > PREVIEW_CHARS:  # the common case needs no call
+            preview = _preview(preview)
+        response = "".join(output) if output else None
+        if response is not None and len(response) > PREVIEW_CHARS:
+            response = _preview(response)
         return (
             call.request_id,
             call.session_id,
             call.user_id,
-            _preview(call.input_preview) if capture else None,
+            preview or None,
             call.status,
             call.output_events,
             call.input_tokens,
@@ -264,27 +306,34 @@ class RequestTelemetry:
             call.usage_estimated,
             ttft,
             tpot,
-            _preview("".join(output)) if output else None,
+            response,
             tuple(prompts) if prompts else None,
             error_type,
             error_message,
         )
 
     def _close_span(
-        self, call: Call, handle: _Handle, latency: float, ttft: float | None, tpot: float | None
+        self,
+        call: Call,
+        request: _Request,
+        span: RootSpan,
+        latency: float,
+        ttft: float | None,
+        tpot: float | None,
     ) -> None:
-        span, spans, shape = handle.span, self.spans, handle.shape
-        assert span is not None and spans is not None and shape is not None
-        fields = self._fields(call, ttft, tpot, handle.request.prompts if handle.request else None)
+        spans = self.spans
+        assert spans is not None  # a request has a span only when there are spans
+        fields = self._fields(call, ttft, tpot, request.prompts)
         if fields[13] is not None:  # an error type: the call failed or timed out
             span.status = Status(StatusCode.ERROR, fields[14])
         elif call.status == CallStatus.OK:
             span.status = STATUS_OK
         end_ns = call.started_ns + int(latency * 1e9)
-        if spans.roots is not None and handle.sampled:
-            spans.roots.on_end_root(span.record(end_ns, spans.resource, shape.attributes, fields))
+        attributes = request.shape.attributes
+        if spans.roots is not None and request.sampled:
+            spans.roots.on_end_root(span.record(end_ns, spans.resource_attributes, attributes, fields))
         else:
-            spans.processor.on_end(span.finish(end_ns, spans.resource, spans.scope, shape.attributes, fields))
+            spans.processor.on_end(span.finish(end_ns, spans.resource, spans.scope, attributes, fields))
 
 
 _last_failure = 0.0
@@ -302,16 +351,6 @@ def _failed(what: str, call: Call) -> None:
         )
     else:
         log.debug("telemetry failed to %s request %s", what, call.request_id, exc_info=True)
-
-
-def _time_per_output_token(call: Call, latency: float, ttft: float | None) -> float | None:
-    """Streams: time between tokens after the first (vLLM's inter-token latency); otherwise latency/token."""
-    tokens = call.output_tokens or 0
-    if call.status != CallStatus.OK or tokens <= 0:
-        return None
-    if call.stream and ttft is not None:
-        return (latency - ttft) / (tokens - 1) if tokens > 1 else None
-    return latency / tokens
 
 
 def _remote_parent(trace_id: int, span_id: int, sampled: bool) -> otel_context.Context:

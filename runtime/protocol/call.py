@@ -57,6 +57,7 @@ class Call:
     input_preview: str | None = None
     output_text: list[str] = field(default_factory=list)
     trace_id: str | None = None
+    trace_number: int | None = None  # ``trace_id`` as a number, when the service made it (no parse needed)
     parent_span_id: int | None = None  # the caller's span (W3C ``traceparent``), when it sent one
     parent_sampled: bool = True  # what the caller's ``traceparent`` flags said
     variant: str | None = None

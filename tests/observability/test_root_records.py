@@ -58,7 +58,7 @@ def test_a_root_record_gives_the_rows_its_readable_span_gives() -> None:
     """Guards the shortcut: ``RootSpan.record`` must say to the store what ``RootSpan.finish`` says."""
     recorded, finished = failed_root(), failed_root()
     finished.span_id = recorded.span_id  # the same span, recorded twice
-    via_record = to_rows(compact([recorded.record(9_000, RESOURCE, SHARED, FIELDS)]))
+    via_record = to_rows(compact([recorded.record(9_000, dict(RESOURCE.attributes), SHARED, FIELDS)]))
     readable = finished.finish(9_000, RESOURCE, SCOPE, SHARED, FIELDS)
     via_span = to_rows(compact([readable]))
     assert via_record == via_span
@@ -121,7 +121,7 @@ def test_a_plain_root_record_takes_the_short_way_to_the_same_row() -> None:
             if status is not None:
                 recorded.set_status(status)
                 finished.set_status(status)
-            short = to_rows(compact([recorded.record(9_000, RESOURCE, shared, fields)]))
+            short = to_rows(compact([recorded.record(9_000, dict(RESOURCE.attributes), shared, fields)]))
             general = to_rows(compact([finished.finish(9_000, RESOURCE, SCOPE, shared, fields)]))
             assert decoded(short) == decoded(general), fields
 
