@@ -58,7 +58,7 @@ def capture(requests: int) -> list[tuple[Any, int]]:
 def _rekeyed(batch: Any) -> Any:
     """``batch`` as if its requests were served now: fresh trace ids that grow with time, as the service's
     own do, and start and end times moved to the present (the trace table's indexes are time-ordered)."""
-    shared, spans = batch
+    spans = batch
     now = time.time_ns()
     shift = now - min(_times(span)[0] for span in spans) if spans else 0
     out = []
@@ -70,7 +70,7 @@ def _rekeyed(batch: Any) -> Any:
             out.append((trace_id, span[1], span[2], *moved, *span[5:]))
         else:  # (trace id, span id, parent id, name, start, end, ...)
             out.append((trace_id, *span[1:4], *moved, *span[6:]))
-    return shared, out
+    return out
 
 
 def _times(span: Any) -> tuple[int, int | None]:
