@@ -1,11 +1,12 @@
 """Finished OpenTelemetry spans -> the store's trace and span rows, in two steps, maybe in two processes.
 
-:func:`compact` runs in the serving process's exporter thread, which shares the GIL with the event loop, so
-it does as little as it can: it copies what the store needs out of each ``ReadableSpan`` into plain tuples
-(cheap to send to the trace writer process, see :mod:`runtime.observability.writer_client`). :func:`to_rows`
-runs in the writer process (or, in the in-thread fallback, in the exporter thread): it builds the rows of
-``SqlStore.log_trace_rows`` with the JSON columns encoded by orjson, without pydantic (the values come from
-our own spans and already have the right types; a test holds the rows valid for ``TraceRecord`` and
+:func:`compact` runs in the serving process (the request thread hands full batches over; the exporter
+thread the rest), which shares the GIL with the event loop, so it does as little as it can: a request's root
+record is plain already and goes as it is; of each ``ReadableSpan`` it copies what the store needs into a
+plain tuple (cheap to send to the trace writer process, see :mod:`runtime.observability.writer_client`).
+:func:`to_rows` runs in the writer process (or, in the in-thread fallback, in the exporter thread): it builds
+the rows of ``SqlStore.log_trace_rows`` with the JSON columns encoded by orjson, without pydantic (the values
+come from our own spans and already have the right types; a test holds the rows valid for ``TraceRecord`` and
 ``SpanRecord``). Importing this module pulls in no OpenTelemetry SDK: the writer does not need one.
 
 A request's root span (the one carrying ``runtime.endpoint``) becomes the trace row that trace queries filter

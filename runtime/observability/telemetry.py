@@ -8,10 +8,11 @@ the attributes that depend only on the model and endpoint, the span name and the
 once per (model, endpoint, variant, stream) and reused, and the request's own attributes are not set one by
 one on the span: ``end`` hands the exporter a tuple of the Call's fields, and the attribute dict is put
 together where the span is written (see :func:`~runtime.observability.records.root_attributes`). What is
-built per request is what cannot be shared (the span, its context, one handle), in as few steps as the
-OpenTelemetry API allows: the request's context is one ``Context`` holding the span and the request, not
-two copies made by ``set_value``; the shape is found by the model's identity, not by hashing its dataclass;
-metric updates are lock-free (see :mod:`runtime.observability.prometheus`).
+built per request is what cannot be shared (the span, the request's state, its context; with metrics alone,
+nothing), in as few steps as the OpenTelemetry API allows: the request's state is one object, both what
+agent-side code finds in the context and the telemetry's handle; the context is one ``Context`` holding the
+span and the request, not two copies made by ``set_value``; the shape is found by the model's identity, not
+by hashing its dataclass; metric updates are lock-free (see :mod:`runtime.observability.prometheus`).
 
 When the agent reported no usage, ``end`` takes it from the spans inside the request (see
 :mod:`runtime.observability.usage`) and writes it back to the call, so the response's ``usage`` and the
