@@ -7,7 +7,10 @@ running (an idle server costs no CPU), and each round measures all of them in tu
 and concurrency, seconds apart. A ratio is computed within each round and the median over the rounds is
 reported, so a drift slower than a round weighs on both sides of it alike. The CPU the server's processes
 (the serving process and its trace writer) spent per request is reported too, as the median over the
-rounds: a cost, where requests/s in a closed loop on two shared cores also depends on who waited for whom.
+rounds: a cost, where requests/s in a closed loop on two shared cores also depends on who waited for whom;
+and, apart, what the serving process's main thread (its event loop) spent: at saturation that thread is
+busy all the time, so its CPU per request is what caps a worker's requests/s (the trace writer and the load
+generator share the other core).
 
 Servers: ``bare``, ``runtime-async`` (tracing and metrics on) and ``runtime-async-obs-off``, as in the full
 run. Prints one line per scenario and concurrency and writes JSON (``--out``).
@@ -66,10 +69,11 @@ def summarize(rounds: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
-def cpu_per_request_us(result: dict[str, Any]) -> float | None:
+def cpu_per_request_us(result: dict[str, Any], key: str = "server_cpu_s") -> float | None:
     """CPU the server's process tree (the serving process and its trace writer) spent per request issued,
-    warm-up included: what a request costs, whoever waited for whom."""
-    cpu, issued = result.get("server_cpu_s"), result.get("issued")
+    warm-up included: what a request costs, whoever waited for whom. With ``key`` set to
+    ``server_main_thread_cpu_s``: its event-loop thread's alone, the one that caps a worker's requests/s."""
+    cpu, issued = result.get(key), result.get("issued")
     if not isinstance(cpu, int | float) or not isinstance(issued, int) or issued <= 0:
         return None
     return cpu / issued * 1e6
@@ -77,16 +81,18 @@ def cpu_per_request_us(result: dict[str, Any]) -> float | None:
 
 def _one(
     server: RunningServer, scenario: str, concurrency: int, args: argparse.Namespace
-) -> tuple[float | None, float | None]:
-    """(requests/s, server CPU µs per request) of one load, (None, None) when it failed or is unsupported."""
+) -> tuple[float | None, float | None, float | None]:
+    """(requests/s, server CPU µs per request, its event-loop thread's) of one load, Nones when it failed
+    or is unsupported."""
     spec = load_spec(server, SCENARIOS[scenario], concurrency, args.duration, args.warmup)
     if spec is None:
-        return None, None
+        return None, None, None
     result = run_loadgen(spec, server)
     rps = result.get("rps")
     if not isinstance(rps, int | float) or result.get("errors"):
-        return None, None
-    return float(rps), cpu_per_request_us(result)
+        return None, None, None
+    main = cpu_per_request_us(result, "server_main_thread_cpu_s")
+    return float(rps), cpu_per_request_us(result), main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,15 +112,25 @@ def main(argv: list[str] | None = None) -> int:
             for conc in concurrency:
                 rounds: list[dict[str, float]] = []
                 cpu: list[dict[str, float]] = []
+                main: list[dict[str, float]] = []
                 for _ in range(args.rounds):
                     measured = {name: _one(server, scenario, conc, args) for name, server in servers.items()}
                     rounds.append({name: m[0] for name, m in measured.items() if m[0] is not None})
                     cpu.append({name: m[1] for name, m in measured.items() if m[1] is not None})
+                    main.append({name: m[2] for name, m in measured.items() if m[2] is not None})
                 summary = summarize(rounds)
                 summary["cpu_us_per_request"] = {
                     name: median_or_none([c.get(name) for c in cpu]) for name in servers
                 }
-                results["points"][f"{scenario} c={conc}"] = {"rounds": rounds, "cpu_rounds": cpu, **summary}
+                summary["main_thread_cpu_us_per_request"] = {
+                    name: median_or_none([m.get(name) for m in main]) for name in servers
+                }
+                results["points"][f"{scenario} c={conc}"] = {
+                    "rounds": rounds,
+                    "cpu_rounds": cpu,
+                    "main_thread_cpu_rounds": main,
+                    **summary,
+                }
                 _print(scenario, conc, summary)
     finally:
         for server in servers.values():
@@ -137,7 +153,13 @@ def _print(scenario: str, concurrency: int, summary: dict[str, Any]) -> None:
         f"{name} {value:,.0f}" for name, value in summary["cpu_us_per_request"].items() if value is not None
     )
     print(f"{scenario:<12} c={concurrency:<3} req/s {rps}\n{'':17}{ratios}", flush=True)
+    main = "  ".join(
+        f"{name} {value:,.0f}"
+        for name, value in summary["main_thread_cpu_us_per_request"].items()
+        if value is not None
+    )
     print(f"{'':17}server CPU us/request (serving process + trace writer): {cpu}", flush=True)
+    print(f"{'':17}of which its event-loop thread: {main}", flush=True)
 
 
 if __name__ == "__main__":

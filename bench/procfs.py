@@ -12,17 +12,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "machine_busy_seconds", "process_tree", "rss_bytes"]
+__all__ = ["cpu_seconds", "machine_busy_seconds", "main_thread_cpu_seconds", "process_tree", "rss_bytes"]
 
 _PROC = Path("/proc")
 _MAX_DEPTH = 8
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
+def _stat_fields(pid: int, tid: int | None = None) -> list[str] | None:
+    """Fields of /proc/<pid>/stat (of its thread ``tid``: /proc/<pid>/task/<tid>/stat) after the command
+    name (which may hold spaces and parentheses)."""
+    path = _PROC / str(pid) if tid is None else _PROC / str(pid) / "task" / str(tid)
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
+        text = (path / "stat").read_text()
     except OSError:
         return None
     return text[text.rfind(")") + 2 :].split()
@@ -83,3 +85,10 @@ def cpu_seconds(pid: int) -> float:
         if fields is not None:
             ticks += int(fields[11]) + int(fields[12])
     return ticks / _CLOCK_TICKS
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid``'s main thread alone: a one-worker server's event loop, which is
+    what caps its requests/s (its other threads and its trace writer process can use the other core)."""
+    fields = _stat_fields(pid, pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS

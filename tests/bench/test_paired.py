@@ -29,3 +29,9 @@ def test_server_cpu_is_counted_per_request_issued() -> None:
     assert cpu_per_request_us({"server_cpu_s": 1.5, "issued": 10_000}) == 150.0
     assert cpu_per_request_us({"server_cpu_s": 1.5, "issued": 0}) is None  # nothing was served
     assert cpu_per_request_us({"issued": 10}) is None  # the server's CPU could not be read
+
+
+def test_the_event_loop_thread_is_counted_apart() -> None:
+    result = {"server_cpu_s": 1.5, "server_main_thread_cpu_s": 1.0, "issued": 10_000}
+    assert cpu_per_request_us(result, "server_main_thread_cpu_s") == 100.0
+    assert cpu_per_request_us({"server_cpu_s": 1.5, "issued": 10}, "server_main_thread_cpu_s") is None
