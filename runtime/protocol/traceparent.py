@@ -13,7 +13,7 @@ after them is not ours to read).
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import TypeAlias
 
 __all__ = ["RemoteParent", "format_traceparent", "parse_traceparent"]
 
@@ -26,10 +26,9 @@ _MAX_HEADER = 512  # far more than any version defines; longer is not a tracepar
 _SAMPLED = 0x01
 
 
-class RemoteParent(NamedTuple):
-    trace_hex: str  # 32 lowercase hex, as ``Call.trace_id`` holds it
-    span_id: int
-    sampled: bool
+# (trace id as 32 lowercase hex, as ``Call.trace_id`` holds it; the caller's span id; whether the caller
+# sampled it). A plain tuple: a NamedTuple's constructor costs ~200 ns, on every request that carries one.
+RemoteParent: TypeAlias = tuple[str, int, bool]
 
 
 def parse_traceparent(value: str | None) -> RemoteParent | None:
@@ -44,7 +43,7 @@ def parse_traceparent(value: str | None) -> RemoteParent | None:
         return None
     if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
         return None
-    return RemoteParent(trace_id, int(span_id, 16), bool(int(flags, 16) & _SAMPLED))
+    return trace_id, int(span_id, 16), bool(int(flags, 16) & _SAMPLED)
 
 
 def format_traceparent(trace_id: int, span_id: int, sampled: bool) -> str:
