@@ -99,24 +99,20 @@ class GaugeChild(CounterChild):
 
 
 class HistogramChild(_Child):
-    """Observations per bucket (``counts``, not cumulative; the last one is +Inf) and their ``sum``; both
-    public for :meth:`RequestSeries.record <runtime.observability.metrics.RequestSeries.record>`, which
-    observes inline on the request path."""
-
-    __slots__ = ("bounds", "counts", "sum")
+    __slots__ = ("_bounds", "_counts", "_sum")
 
     def __init__(self, labels: str, bounds: tuple[float, ...]) -> None:
         super().__init__(labels)
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
+        self._bounds = bounds
+        self._counts = [0] * (len(bounds) + 1)  # per bucket, not cumulative; the last one is +Inf
+        self._sum = 0.0
 
     def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1  # first bound >= value: buckets are "le"
-        self.sum += value
+        self._counts[bisect_left(self._bounds, value)] += 1  # first bound >= value: buckets are "le"
+        self._sum += value
 
     def snapshot(self) -> tuple[list[int], float]:
-        return self.counts.copy(), self.sum
+        return self._counts.copy(), self._sum
 
 
 C = TypeVar("C", bound=_Child)

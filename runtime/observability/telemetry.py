@@ -292,7 +292,7 @@ class RequestTelemetry:
         preview = call.input_preview if capture else None
         if preview is not None and len(preview) > PREVIEW_CHARS:  # the common case needs no call
             preview = _preview(preview)
-        response = "".join(output) if output else None
+        response = "".join(output) or None if output else None
         if response is not None and len(response) > PREVIEW_CHARS:
             response = _preview(response)
         return (
