@@ -215,13 +215,15 @@ async def observed(settings: Settings, observability: Observability) -> AsyncIte
         builtin.llm_call_observer = LLMSpanObserver()
     await anyio.to_thread.run_sync(observability.open_store)
     shared = observability.metrics.shared if observability.metrics is not None else None
-    try:
-        async with shared.publishing() if shared is not None else contextlib.nullcontext():
+    # The last publish comes after the shutdown: the trace writer counts the metrics of the last requests.
+    publishing = shared.publishing(observability.settle_metrics) if shared is not None else None
+    async with publishing if publishing is not None else contextlib.nullcontext():
+        try:
             yield
-    finally:
-        if autotraced:
-            uninstrument_openai()
-        await anyio.to_thread.run_sync(observability.shutdown)
+        finally:
+            if autotraced:
+                uninstrument_openai()
+            await anyio.to_thread.run_sync(observability.shutdown)
 
 
 @contextlib.asynccontextmanager

@@ -20,6 +20,7 @@ Prometheus' multiprocess mode does: counters and histograms summed, gauges summe
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
 from bisect import bisect_left
@@ -34,6 +35,8 @@ __all__ = [
     "Histogram",
     "Registry",
     "Snapshot",
+    "bucket_bounds",
+    "labels_text",
 ]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -52,8 +55,14 @@ def _escape_help(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-def _labels_text(names: Sequence[str], values: Sequence[str]) -> str:
+def labels_text(names: Sequence[str], values: Sequence[str]) -> str:
+    """The label part of a sample (``a="x",b="y"``), escaped: how a :data:`Snapshot` names a child."""
     return ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
+
+
+def bucket_bounds(buckets: Iterable[float]) -> tuple[float, ...]:
+    """A histogram's upper bounds as it keeps them: sorted floats, no ``+Inf`` (always the last bucket)."""
+    return tuple(sorted(float(b) for b in buckets if b != math.inf))
 
 
 def _number(value: float) -> str:
@@ -139,7 +148,7 @@ class _Family(Generic[C]):
             with self._lock:
                 child = self._children.get(values)
                 if child is None:
-                    child = self._new_child(_labels_text(self.labelnames, values))
+                    child = self._new_child(labels_text(self.labelnames, values))
                     self._children[values] = child
         return child
 
@@ -199,7 +208,7 @@ class Histogram(_Family[HistogramChild]):
         self, name: str, documentation: str, labelnames: Sequence[str], buckets: Iterable[float]
     ) -> None:
         super().__init__(name, documentation, labelnames)
-        self.bounds = tuple(sorted(float(b) for b in buckets if b != math.inf))
+        self.bounds = bucket_bounds(buckets)
         self._le = [repr(b) for b in self.bounds]
 
     def _new_child(self, labels: str) -> HistogramChild:
@@ -240,7 +249,7 @@ class CallbackMetric:
         self._read = read
 
     def snapshot(self) -> dict[str, Any]:
-        return {_labels_text(self.labelnames, values): value for values, value in self._read()}
+        return {labels_text(self.labelnames, values): value for values, value in self._read()}
 
     def render(self, values: Mapping[str, Any], out: list[str]) -> None:
         sample = f"{self.name}_total" if self.kind == "counter" else self.name
@@ -251,10 +260,18 @@ class CallbackMetric:
 
 
 class Registry:
-    """Metrics in registration order; ``render`` is safe to call while other threads update them."""
+    """Metrics in registration order; ``render`` is safe to call while other threads update them.
+
+    Besides its children, a registry holds values counted elsewhere and handed over as snapshots of
+    increments (:meth:`add`; the trace writer process folds the request metrics of the spans it writes,
+    see :mod:`runtime.observability.root_metrics`): kept summed, and added to this process's own values
+    wherever they are read (:meth:`snapshot`, so :meth:`render` and other workers too)."""
 
     def __init__(self) -> None:
         self._metrics: list[Counter | Gauge | Histogram | CallbackMetric] = []
+        self._added: collections.deque[Snapshot] = collections.deque()  # handed over, not yet summed
+        self._folded: Snapshot = {}
+        self._fold_lock = threading.Lock()
 
     def register(self, metric: M) -> M:
         if any(m.name == metric.name for m in self._metrics):
@@ -262,9 +279,23 @@ class Registry:
         self._metrics.append(metric)
         return metric
 
+    def add(self, increments: Snapshot) -> None:
+        """Count ``increments`` (counters and histograms only) as this process's own; from any thread."""
+        self._added.append(increments)
+
     def snapshot(self) -> Snapshot:
         """This process's values, to be rendered by another process along with its own."""
-        return {metric.name: metric.snapshot() for metric in self._metrics}
+        values = {metric.name: metric.snapshot() for metric in self._metrics}
+        with self._fold_lock:
+            added, folded = self._added, self._folded
+            while added:
+                for name, increments in added.popleft().items():
+                    _add(folded.setdefault(name, {}), increments)
+            for name, increments in folded.items():
+                mine = values.get(name)
+                if mine is not None:
+                    _add(mine, increments)
+        return values
 
     def render(self, others: Iterable[tuple[Snapshot, bool]] = ()) -> bytes:
         """The text exposition; with ``others`` ((snapshot, still running) of other processes serving the

@@ -35,9 +35,11 @@ from runtime.observability.usage import UsageCollector
 from runtime.protocol.call import NullTelemetry, Telemetry
 from runtime.version import __version__
 
-__all__ = ["Observability", "build_observability", "build_resource", "otlp_processor"]
+__all__ = ["METRICS_WAIT", "Observability", "build_observability", "build_resource", "otlp_processor"]
 
 log = logging.getLogger("runtime.observability")
+
+METRICS_WAIT = 1.0  # seconds /metrics waits for the trace writer to count the requests ended before it
 
 
 @dataclass(slots=True, eq=False)
@@ -70,6 +72,14 @@ class Observability:
             self.store.get()
         except Unavailable as exc:
             log.warning("%s; traces are dropped until it is back", exc.message)
+
+    def settle_metrics(self, timeout: float = METRICS_WAIT) -> bool:
+        """Wait (blocking, up to ``timeout``) until the request metrics of every request ended so far are
+        counted: the trace writer counts those of traced requests (see root_metrics). Before rendering
+        ``/metrics`` or publishing them to other workers; past the timeout, they show up a little later."""
+        if self.exporter is None or self.metrics is None:
+            return True
+        return self.exporter.settle_metrics(timeout)
 
     def flush(self, timeout: float = 30.0) -> bool:
         if self.tracer_provider is None:
@@ -176,6 +186,7 @@ def build_observability(settings: Settings, environ: Mapping[str, str]) -> Obser
         schedule_delay=_env_number(environ, "OTEL_BSP_SCHEDULE_DELAY", 1000) / 1000,
         on_write=metrics.record_store_write if metrics is not None else None,
         store_url=store.url if _writer_process(settings) else None,
+        on_metrics=metrics.registry.add if metrics is not None else None,
     )
     pipeline.add_span_processor(exporter)
     otlp = otlp_processor(environ)

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from runtime.background import running
@@ -82,10 +82,12 @@ class SharedMetrics:
         return self.registry.render(self.others())
 
     @contextlib.asynccontextmanager
-    async def publishing(self) -> AsyncIterator[None]:
-        """Publish once a second while the block runs, and a last time when it ends."""
+    async def publishing(self, settle: Callable[[], object] | None = None) -> AsyncIterator[None]:
+        """Publish once a second while the block runs, and a last time when it ends; before each periodic
+        publish, ``settle`` (blocking, run in a thread) lets metrics counted elsewhere arrive (see
+        ``Observability.settle_metrics``)."""
         try:
-            async with running(self._run(), "metrics-publisher"):
+            async with running(self._run(settle), "metrics-publisher"):
                 yield
         finally:
             try:
@@ -93,8 +95,10 @@ class SharedMetrics:
             except OSError:
                 log.warning("could not publish the last metrics to %s", self.directory, exc_info=True)
 
-    async def _run(self) -> None:
+    async def _run(self, settle: Callable[[], object] | None) -> None:
         while True:
+            if settle is not None:
+                await asyncio.to_thread(settle)
             try:
                 snapshot = self.registry.snapshot()  # on the loop: the values' one writer
                 await asyncio.to_thread(self._write, snapshot)

@@ -32,7 +32,9 @@ from typing import Protocol
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from runtime.observability.prometheus import Snapshot
 from runtime.observability.records import RootRecord, SpanBatch, compact
+from runtime.observability.root_metrics import fold_into
 from runtime.observability.writer_client import ProcessWriter
 from runtime.observability.writer_sink import Outcome, TraceSink, write_batch
 
@@ -52,6 +54,7 @@ class BatchWriter(Protocol):
     def can_take(self, count: int) -> bool: ...
     def send_now(self, batch: SpanBatch, count: int) -> bool: ...
     def wait(self, timeout: float) -> bool: ...
+    def wait_folded(self, timeout: float) -> bool: ...
     def pending(self) -> int: ...
     def close(self, timeout: float) -> None: ...
 
@@ -59,9 +62,15 @@ class BatchWriter(Protocol):
 class ThreadWriter:
     """Converts and writes each batch in the calling thread: the in-thread mode, and the fallback."""
 
-    def __init__(self, sink: TraceSink, report: Callable[[Outcome], None]) -> None:
+    def __init__(
+        self,
+        sink: TraceSink,
+        report: Callable[[Outcome], None],
+        on_metrics: Callable[[Snapshot], None] | None = None,
+    ) -> None:
         self._sink = sink
         self._report = report
+        self._on_metrics = on_metrics
 
     def start(self) -> None:
         return None
@@ -70,6 +79,8 @@ class ThreadWriter:
         return None
 
     def write(self, batch: SpanBatch, count: int) -> None:
+        if self._on_metrics is not None:
+            fold_into(self._on_metrics, batch)
         self._report(write_batch(self._sink, batch, count))
 
     def can_take(self, count: int) -> bool:
@@ -81,6 +92,9 @@ class ThreadWriter:
     def wait(self, timeout: float) -> bool:
         return True
 
+    def wait_folded(self, timeout: float) -> bool:
+        return True
+
     def pending(self) -> int:
         return 0
 
@@ -89,10 +103,12 @@ class ThreadWriter:
 
 
 class _Flush:
-    __slots__ = ("done", "ok")
+    __slots__ = ("done", "metrics_only", "ok", "timeout")
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float, metrics_only: bool) -> None:
         self.done = threading.Event()
+        self.timeout = timeout
+        self.metrics_only = metrics_only  # done once the metrics of what was queued are counted
         self.ok = False
 
 
@@ -109,6 +125,7 @@ class StoreSpanProcessor(SpanProcessor):
         on_write: Callable[[float], None] | None = None,
         store_url: str | None = None,
         flush_timeout: float = 30.0,
+        on_metrics: Callable[[Snapshot], None] | None = None,
     ) -> None:
         self._max_queue = max(1, max_queue_size)
         self._max_batch = max(1, min(max_batch_size, self._max_queue))
@@ -123,7 +140,10 @@ class StoreSpanProcessor(SpanProcessor):
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._exported = 0
         self._stopping = False
-        fallback = ThreadWriter(sink, self._report)
+        self._on_metrics = on_metrics
+        # Whether a root record queued here has its request metrics counted by the writer (see root_metrics).
+        self._folds = on_metrics is not None
+        fallback = ThreadWriter(sink, self._report, on_metrics)
         self._writer: BatchWriter = (
             ProcessWriter(
                 store_url,
@@ -131,6 +151,7 @@ class StoreSpanProcessor(SpanProcessor):
                 fallback,
                 window=4 * self._max_queue,
                 startup_buffer=4 * self._max_queue,
+                on_metrics=on_metrics,
             )
             if store_url
             else fallback
@@ -147,19 +168,22 @@ class StoreSpanProcessor(SpanProcessor):
         if span.context.trace_flags.sampled:
             self._enqueue(span)
 
-    def _enqueue(self, item: ReadableSpan | RootRecord) -> None:
+    def _enqueue(self, item: ReadableSpan | RootRecord) -> bool:
+        """Queue ``item``; True if a writer will count its request metrics (it is queued, and they are on)."""
         if self._stopping:
-            return
+            return False
         queue = self._queue
         if len(queue) >= self._max_queue:
             self._drop("queue_full", 1)
-            return
+            return False
         queue.append(item)
         if len(queue) % self._max_batch == 0:  # a batch is full
             self._hand_off()
+        return self._folds
 
     # A request's root span as a plain record, when this exporter is the only one that wants roots: queued
-    # as it is (the same method, not a call to it: one Python call fewer per request).
+    # as it is (the same method, not a call to it: one Python call fewer per request). It returns whether
+    # the request's metrics are counted from the record; if not, the telemetry records them itself.
     on_end_root = _enqueue
 
     def _hand_off(self) -> None:
@@ -198,13 +222,23 @@ class StoreSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Write everything queued now; False if it was not all written within the timeout."""
+        return self._flush(timeout_millis / 1000, metrics_only=False)
+
+    def settle_metrics(self, timeout: float) -> bool:
+        """Hand everything queued to the writer and wait until its request metrics are counted (not until
+        it is written): what ``/metrics`` does before rendering. False if that took over ``timeout``."""
+        if not self._folds:
+            return True
+        return self._flush(timeout, metrics_only=True)
+
+    def _flush(self, timeout: float, *, metrics_only: bool) -> bool:
         if not self._worker.is_alive():
             return not self._queue
-        flush = _Flush()
+        flush = _Flush(timeout, metrics_only)
         with self._lock:
             self._flushes.append(flush)
         self._wake.set()
-        return flush.done.wait(timeout_millis / 1000) and flush.ok
+        return flush.done.wait(timeout) and flush.ok
 
     def shutdown(self, timeout: float = 30.0) -> None:
         if self._stopping:
@@ -235,7 +269,10 @@ class StoreSpanProcessor(SpanProcessor):
         self._drain()
         if flushes:
             self._drain()  # whatever was queued just before the flush was asked for
-            ok = self._writer.wait(self._flush_timeout)
+            if all(flush.metrics_only for flush in flushes):  # no longer than its callers wait
+                ok = self._writer.wait_folded(max(flush.timeout for flush in flushes))
+            else:
+                ok = self._writer.wait(self._flush_timeout)
             for flush in flushes:
                 flush.ok = ok
                 flush.done.set()
@@ -263,6 +300,8 @@ class StoreSpanProcessor(SpanProcessor):
         try:
             return compact(batch)
         except Exception:
+            if self._on_metrics is not None:  # the requests were served: their metrics still count
+                fold_into(self._on_metrics, batch)
             self._report(Outcome(0, 0, len(batch), None))
             log.debug("could not compact %d spans", len(batch), exc_info=True)
             return None

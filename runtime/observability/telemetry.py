@@ -3,7 +3,9 @@
 ``begin`` opens the root span ``invoke_agent <name>`` with the trace id the service already chose, attaches
 it (with a :class:`~runtime.observability.context.RequestTracing`) to the context the agent runs in, and
 raises the in-flight gauge; ``end`` completes the span from the finished :class:`Call` and records the
-metrics. Both are on the request path, so they never raise, never do I/O, and keep per-request work small:
+metrics, unless the root record goes to the store exporter with metrics on: then the trace writer counts
+them from it (see :mod:`runtime.observability.root_metrics`) and ``end`` only lowers the in-flight gauge.
+Both are on the request path, so they never raise, never do I/O, and keep per-request work small:
 the attributes that depend only on the model and endpoint, the span name and the metric children are built
 once per (model, endpoint, variant, stream) and reused, and the request's own attributes are not set one by
 one on the span: ``end`` hands the exporter a tuple of the Call's fields, and the attribute dict is put
@@ -130,7 +132,10 @@ class SpanPipeline:
 
 
 class RootSink(Protocol):
-    def on_end_root(self, record: RootRecord) -> None: ...
+    def on_end_root(self, record: RootRecord) -> bool:
+        """Take a sampled request's root record; True if the request's metrics are counted from it (by
+        the trace writer, see :mod:`runtime.observability.root_metrics`): then the telemetry does not."""
+        ...
 
 
 class _Request(RequestTracing):
@@ -253,13 +258,17 @@ class RequestTelemetry:
                     tpot = latency / tokens
                 else:
                     tpot = (latency - ttft) / (tokens - 1) if tokens > 1 else None
+            counted = False  # whether the request's metrics are counted from its root record
             if request is not None:
                 if request.usage is not None:
                     self._usage_from_spans(call, request)
                 if request.span is not None:
-                    self._close_span(call, request, request.span, latency, ttft, tpot)
+                    counted = self._close_span(call, request, request.span, latency, ttft, tpot)
             series = shape.series
-            if series is not None:
+            if counted:  # a writer counts the metrics: only the in-flight gauge is the server's
+                assert series is not None  # the exporter counts only while there are metrics
+                series.in_flight.value -= 1
+            elif series is not None:
                 series.record(call, latency, ttft, tpot)
         except Exception:
             _failed("end", call)
@@ -321,7 +330,8 @@ class RequestTelemetry:
         latency: float,
         ttft: float | None,
         tpot: float | None,
-    ) -> None:
+    ) -> bool:
+        """End the request's root span; True if its metrics are counted from the record (see RootSink)."""
         spans = self.spans
         assert spans is not None  # a request has a span only when there are spans
         fields = self._fields(call, ttft, tpot, request.prompts)
@@ -332,9 +342,9 @@ class RequestTelemetry:
         end_ns = call.started_ns + int(latency * 1e9)
         attributes = request.shape.attributes
         if spans.roots is not None and request.sampled:
-            spans.roots.on_end_root(span.record(end_ns, spans.resource_attributes, attributes, fields))
-        else:
-            spans.processor.on_end(span.finish(end_ns, spans.resource, spans.scope, attributes, fields))
+            return spans.roots.on_end_root(span.record(end_ns, spans.resource_attributes, attributes, fields))
+        spans.processor.on_end(span.finish(end_ns, spans.resource, spans.scope, attributes, fields))
+        return False
 
 
 _last_failure = 0.0

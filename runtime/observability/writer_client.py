@@ -37,13 +37,26 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from runtime.observability.root_metrics import fold_into
 from runtime.observability.writer_sink import Outcome
-from runtime.observability.writer_wire import ACK, BATCH, BYE, CLOSE, HELLO, READY, frame, next_frame, send
+from runtime.observability.writer_wire import (
+    ACK,
+    BATCH,
+    BYE,
+    CLOSE,
+    HELLO,
+    METRICS,
+    READY,
+    frame,
+    next_frame,
+    send,
+)
 
 if TYPE_CHECKING:
+    from runtime.observability.prometheus import Snapshot
     from runtime.observability.records import SpanBatch
     from runtime.observability.store_export import BatchWriter
 
@@ -76,9 +89,12 @@ class ProcessWriter:
         retry_after: float = 1.0,
         window: int = 8192,
         startup_buffer: int = 8192,
+        on_metrics: Callable[[Snapshot], None] | None = None,
     ) -> None:
         self._url = store_url
         self._report = report
+        self._on_metrics = on_metrics
+        self._unfolded: dict[int, SpanBatch] = {}  # batch seq -> batch sent, its metrics not yet received
         self._fallback = fallback
         self._retry_after = retry_after
         self._window = window
@@ -124,7 +140,7 @@ class ProcessWriter:
                 stdin=subprocess.DEVNULL,
             )
             self._sock = ours
-            send(ours, (HELLO, self._url, self._retry_after))
+            send(ours, (HELLO, self._url, self._retry_after, self._on_metrics is not None))
         except Exception as exc:  # no executable, no fds, no memory: trace in-thread rather than not at all
             ours.close()
             self._degrade("could not start the trace writer process (%s)", exc)
@@ -199,7 +215,7 @@ class ProcessWriter:
         all of it: the rest is sent by the exporter thread's next call (any call sends it first)."""
         assert self._sock is not None and _DONTWAIT is not None
         data = self._next_batch(batch, count)
-        self._sent(count)  # from here, a batch the socket refuses is counted lost with the writer
+        self._sent(batch, count)  # from here, a batch the socket refuses is counted lost with the writer
         try:
             sent = self._sock.send(data, _DONTWAIT)
         except BlockingIOError:
@@ -215,17 +231,27 @@ class ProcessWriter:
     def wait(self, timeout: float) -> bool:
         """Block until every batch sent is acknowledged; False after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
+        if not self._wait_for(self._in_flight, deadline):
+            return False
+        return self._fallback.wait(max(0.0, deadline - time.monotonic()))
+
+    def wait_folded(self, timeout: float) -> bool:
+        """Block until the metrics of every batch sent are counted (not written); False after ``timeout``."""
+        return self._wait_for(self._unfolded, time.monotonic() + timeout)
+
+    def _wait_for(self, batches: Mapping[int, object], deadline: float) -> bool:
+        """Read the writer's answers until ``batches`` (in flight, or unfolded) is empty or ``deadline``."""
         self._release_waiting()  # a flush does not wait for the writer to start
         try:
             self._flush_outbox()
-            while self._in_flight:
+            while batches:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._receive(min(left, _POLL))
         except (OSError, WriterLost, ValueError) as exc:
             self._degrade("the trace writer process failed (%s)", exc)
-        return self._fallback.wait(max(0.0, deadline - time.monotonic()))
+        return True
 
     def pending(self) -> int:
         return self._pending + self._waiting_spans + self._fallback.pending()
@@ -263,16 +289,18 @@ class ProcessWriter:
         while self._in_flight and self._pending + count > self._window:
             self._receive(_POLL)
         self._sock.sendall(self._next_batch(batch, count))
-        self._sent(count)
+        self._sent(batch, count)
 
     def _next_batch(self, batch: SpanBatch, count: int) -> bytes:
         """The message of the next batch, numbered."""
         self._seq += 1
         return frame((BATCH, self._seq, batch, count))
 
-    def _sent(self, count: int) -> None:
+    def _sent(self, batch: SpanBatch, count: int) -> None:
         """The batch numbered ``self._seq`` is the writer's from now on."""
         self._in_flight[self._seq] = count
+        if self._on_metrics is not None:
+            self._unfolded[self._seq] = batch
         self._pending += count
 
     def _flush_outbox(self) -> None:
@@ -320,6 +348,10 @@ class ProcessWriter:
         self._inbox += data
 
     def _handle(self, message: tuple[object, ...], until_bye: bool) -> bool:
+        if message[0] == METRICS:
+            _, seq, increments = message
+            self._folded(seq, increments)  # type: ignore[arg-type] # the writer's own snapshot
+            return not until_bye
         if message[0] == ACK:
             self._acknowledged(message)
             return not until_bye
@@ -334,6 +366,8 @@ class ProcessWriter:
         _, seq, exported, store_errors, invalid, seconds = message
         count = self._in_flight.pop(seq, 0)  # type: ignore[call-overload] # our own seq back
         self._pending -= count
+        if seq in self._unfolded:  # written, its metrics not sent: count them here
+            self._fold_here(self._unfolded.pop(seq))
         self._report(
             Outcome(
                 int(exported),  # type: ignore[call-overload] # the writer sends ints
@@ -343,10 +377,22 @@ class ProcessWriter:
             )
         )
 
+    def _folded(self, seq: int, increments: Snapshot) -> None:
+        """The writer counted the metrics of batch ``seq``: add them (once; any thread may read them)."""
+        if self._unfolded.pop(seq, None) is not None and increments and self._on_metrics is not None:
+            self._on_metrics(increments)
+
+    def _fold_here(self, batch: SpanBatch) -> None:
+        if self._on_metrics is not None:
+            fold_into(self._on_metrics, batch)
+
     def _degrade(self, message: str, exc: BaseException) -> None:
         """Count what the writer had not acknowledged as lost, stop it, and write in-thread from now on."""
         lost = sum(self._in_flight.values())
         self._in_flight.clear()
+        for batch in self._unfolded.values():  # their requests were served: their metrics count
+            self._fold_here(batch)
+        self._unfolded.clear()
         self._pending = 0
         self._inbox.clear()
         self._outbox = self._failure = None

@@ -9,6 +9,9 @@ The contract with its server:
 - batches are written in the order received, one transaction each, and each is acknowledged with what
   became of it (:class:`~runtime.observability.writer_sink.Outcome`), so the server's ``/metrics`` counts
   exports, drops by reason and store write latency as if it had written them itself;
+- when asked to (the server has metrics on), it folds the request metrics of each batch's root records
+  (:mod:`~runtime.observability.root_metrics`) and sends them back as soon as the batch is read, before
+  writing it: the serving process then records only the in-flight gauge of a traced request;
 - it never outlives its server: it exits after ``CLOSE`` (everything before it is written by then), at end
   of file on its socket (the server exited or crashed: what was received is written, then it exits), or
   when its parent changed (someone else, say a forked grandchild, holds the socket open);
@@ -34,8 +37,10 @@ from collections.abc import Sequence
 
 from runtime.errors import Unavailable
 from runtime.observability.lazy_store import LazyStore
+from runtime.observability.prometheus import Snapshot
+from runtime.observability.root_metrics import fold_into
 from runtime.observability.writer_sink import write_batch
-from runtime.observability.writer_wire import ACK, BATCH, BYE, CLOSE, HELLO, READY, receive, send
+from runtime.observability.writer_wire import ACK, BATCH, BYE, CLOSE, HELLO, METRICS, READY, receive, send
 
 __all__ = ["main"]
 
@@ -69,7 +74,7 @@ def _serve(sock: socket.socket, parent: int) -> int:
     hello = receive(sock)
     if hello is None or hello[0] != HELLO:
         return 0
-    _, url, retry_after = hello
+    _, url, retry_after, fold = hello
     store = LazyStore(str(url), retry_after=float(str(retry_after)))
     try:
         try:
@@ -83,6 +88,10 @@ def _serve(sock: socket.socket, parent: int) -> int:
                 return 0
             if message[0] == BATCH:
                 _, seq, batch, count = message
+                if fold:  # the batch's request metrics first: a slow store must not hold them back
+                    increments: list[Snapshot] = []
+                    fold_into(increments.append, batch)  # type: ignore[arg-type] # the server's own batch
+                    send(sock, (METRICS, seq, increments[0] if increments else {}))
                 outcome = write_batch(store, batch, count)  # type: ignore[arg-type] # the server's own batch
                 send(sock, (ACK, seq, *outcome))
             elif message[0] == CLOSE:

@@ -10,10 +10,12 @@ an enum member, say) is sent as the plain value it stands for.
 
 Messages (tuples, first item the kind):
 
-- server -> writer: ``(HELLO, store_url, retry_after)`` once, then ``(BATCH, seq, SpanBatch, spans)`` and
-  finally ``(CLOSE,)``;
-- writer -> server: ``(READY,)`` once it has imported what it needs and tried to open the store, then
-  ``(ACK, seq, exported, store_errors, invalid, write_seconds or None)`` per batch, in order, and
+- server -> writer: ``(HELLO, store_url, retry_after, fold_metrics)`` once, then
+  ``(BATCH, seq, SpanBatch, spans)`` and finally ``(CLOSE,)``;
+- writer -> server: ``(READY,)`` once it has imported what it needs and tried to open the store, then per
+  batch, in order: if ``fold_metrics``, ``(METRICS, seq, increments)`` as soon as the batch is read (the
+  request metrics of its root records, see :mod:`~runtime.observability.root_metrics`), then
+  ``(ACK, seq, exported, store_errors, invalid, write_seconds or None)`` once it is written; and
   ``(BYE,)`` after ``CLOSE``, once everything before it is written.
 """
 
@@ -31,6 +33,7 @@ __all__ = [
     "BYE",
     "CLOSE",
     "HELLO",
+    "METRICS",
     "READY",
     "decode",
     "encode",
@@ -45,6 +48,7 @@ READY = "ready"
 BATCH = "batch"
 CLOSE = "close"
 ACK = "ack"
+METRICS = "metrics"
 BYE = "bye"
 
 _HEADER = struct.Struct("!I")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,4 +18,5 @@ async def metrics(request: Request) -> Response:
     observability = runtime_state(request).resources.get("observability")
     if not isinstance(observability, Observability) or observability.metrics is None:
         raise NotFound("metrics are disabled (RUNTIME_METRICS=false)")
+    await anyio.to_thread.run_sync(observability.settle_metrics)  # may wait for the trace writer
     return Response(observability.metrics.render(), media_type=CONTENT_TYPE)
