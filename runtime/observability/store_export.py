@@ -15,6 +15,10 @@ thread's, which compacts what it drains and hands it to a writer:
 - in the in-thread mode (``RUNTIME_TRACE_WRITER=thread``, an in-memory store, or when the writer process
   cannot start or dies), :class:`ThreadWriter`, which converts and writes right here.
 
+With ``on_metrics`` (the server has metrics on), whichever writer takes a batch also counts the request
+metrics of its root records (:mod:`~runtime.observability.root_metrics`), and ``on_end_root`` says so, so
+the telemetry leaves them to it; ``settle_metrics`` waits until everything queued so far is counted.
+
 Either way the store is written in bulk, one transaction per batch; a failed batch is dropped and counted,
 never retried into a growing backlog, and never raised into anything. ``force_flush`` and ``shutdown``
 drain the queue and wait until the writer has written everything: that is what makes SIGTERM lose no trace

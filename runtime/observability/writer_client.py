@@ -20,6 +20,11 @@ in the exporter's queue depth. The window is as large as the start-up buffer, so
 writer started is handed over at once, and a writer that briefly lags (a WAL checkpoint) does not make
 the exporter wait, which under a busy event loop costs it a GIL switch interval each time.
 
+Request metrics (``on_metrics`` set): the writer counts the request metrics of each batch's root records
+and sends them back before writing it (see :mod:`~runtime.observability.root_metrics`); a batch is kept
+here until they arrive (``wait_folded`` waits for that, not for the write), so if the writer dies first,
+its requests are counted here instead: exactly once either way.
+
 Degrading, never breaking: if the writer cannot start, or dies, the spans it had not acknowledged are
 counted as ``store_error``, a warning is logged, and every later batch goes to ``fallback`` (the exporter
 thread writes it), for the rest of the server's life.
