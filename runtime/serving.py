@@ -104,15 +104,16 @@ class _Deadline:
     cancels the task only while that task awaits the agent (``waiting``; a plain call waits from start to
     end), so a stream's timeout surfaces inside the generator, where it can still become an error event."""
 
-    __slots__ = ("expired", "fired", "task", "timers", "waiting")
+    __slots__ = ("expired", "fired", "loop", "task", "timers", "waiting")
 
     def __init__(self, timers: FifoTimers, waiting: bool = True) -> None:
-        self.task = asyncio.current_task()
+        task = self.task = asyncio.current_task()
+        self.loop = task.get_loop() if task is not None else asyncio.get_running_loop()
         self.waiting = waiting
         self.expired = False
         self.fired = False
         self.timers = timers
-        timers.add(self)
+        timers.add(self, self.loop)
 
     def expire(self) -> None:
         self.expired = True
@@ -142,7 +143,7 @@ class _Deadline:
             self.waiting = False
 
     def cancel(self) -> None:
-        self.timers.discard(self)
+        self.timers.discard(self, self.loop)
 
 
 class AgentService:

@@ -67,9 +67,11 @@ class FifoTimers:
         self.delay = delay
         self._queues: dict[asyncio.AbstractEventLoop, _Queue] = {}
 
-    def add(self, owner: Expiring) -> None:
-        """Arm ``owner``'s timer on the running loop; arming it again restarts it."""
-        loop = asyncio.get_running_loop()
+    def add(self, owner: Expiring, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Arm ``owner``'s timer on ``loop``, the running loop (given when known: on 3.11, asking for the
+        running loop is a ``getpid`` system call); arming it again restarts it."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queue(loop)
@@ -80,8 +82,14 @@ class FifoTimers:
         if queue.handle is None:
             queue.handle = loop.call_at(when, queue.fire, context=contextvars.Context())
 
-    def discard(self, owner: Expiring) -> None:
-        """Cancel ``owner``'s timer if it is armed (nothing happens otherwise)."""
+    def discard(self, owner: Expiring, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Cancel ``owner``'s timer if it is armed on ``loop`` (by default the running one; nothing
+        happens if it is not armed)."""
+        if loop is not None:
+            queue = self._queues.get(loop)
+            if queue is not None:
+                queue.due.pop(owner, None)
+            return
         try:
             queue = self._queues.get(asyncio.get_running_loop())
         except RuntimeError:  # outside any loop (a stream finalized after its loop): look in every queue

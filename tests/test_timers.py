@@ -119,3 +119,25 @@ def test_discard_outside_any_loop_and_timers_on_successive_loops() -> None:
     asyncio.run(arm_and_wait("third loop"))
     assert [name for name, _, _ in fired] == ["second loop", "third loop"]
     assert len(timers._queues) == 1  # the closed loops' queues went with them
+
+
+def test_the_caller_may_name_the_loop_it_runs_on() -> None:
+    timers = FifoTimers(0.02)
+    fired: list[tuple[str, float, str]] = []
+    kept, dropped = Owner(fired, "kept"), Owner(fired, "dropped")
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loops.append(loop)
+        timers.add(kept, loop)
+        timers.add(dropped, loop)
+        timers.discard(dropped, loop)
+        await asyncio.sleep(0.06)
+        timers.add(dropped, loop)
+
+    asyncio.run(main())
+    assert [name for name, _, _ in fired] == ["kept"]
+    assert timers.pending() == 1
+    timers.discard(dropped, loops[0])  # after its loop closed, by naming it
+    assert timers.pending() == 0

@@ -48,7 +48,7 @@ class _Watch:
 
     def expire(self) -> None:
         """The call is still running: start watching."""
-        self.watcher = asyncio.get_running_loop().create_task(self.watch())
+        self.watcher = self.task.get_loop().create_task(self.watch())
 
     async def watch(self) -> None:
         while True:
@@ -63,7 +63,8 @@ async def _cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
     task = asyncio.current_task()
     assert task is not None
     watch = _Watch(receive, task)
-    _ARMING.add(watch)
+    loop = task.get_loop()  # not asyncio.get_running_loop() twice more: a getpid system call each on 3.11
+    _ARMING.add(watch, loop)
     try:
         return await work
     except asyncio.CancelledError:
@@ -72,6 +73,6 @@ async def _cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
         task.uncancel()
         raise ClientClosedRequest("the client closed the connection before the answer was ready") from None
     finally:
-        _ARMING.discard(watch)
+        _ARMING.discard(watch, loop)
         if watch.watcher is not None:
             watch.watcher.cancel()
