@@ -64,7 +64,7 @@ def _children_cpu() -> float:
 def run_loadgen(spec: LoadSpec, server: RunningServer) -> dict[str, Any]:
     """One load in a fresh process, with the CPU the server, the load generator and everything else used."""
     busy, server_cpu, loadgen_cpu = machine_busy_seconds(), server.cpu(), _children_cpu()
-    main_thread_cpu = server.main_thread_cpu()
+    main_thread_cpu, main_thread_wait = server.main_thread_cpu(), server.main_thread_wait()
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bench.loadgen"],
@@ -77,10 +77,12 @@ def run_loadgen(spec: LoadSpec, server: RunningServer) -> dict[str, Any]:
     result = _decode(proc.stdout, proc.stderr, proc.returncode)
     server_cpu = server.cpu() - server_cpu
     main_thread_cpu = server.main_thread_cpu() - main_thread_cpu
+    main_thread_wait = server.main_thread_wait() - main_thread_wait
     loadgen_cpu = _children_cpu() - loadgen_cpu
     other = machine_busy_seconds() - busy - server_cpu - loadgen_cpu
     result["server_cpu_s"] = round(server_cpu, 3)
     result["server_main_thread_cpu_s"] = round(main_thread_cpu, 3)
+    result["server_main_thread_wait_pct"] = round(main_thread_wait / wall * 100, 1)
     result["loadgen_process_cpu_s"] = round(loadgen_cpu, 3)
     result["other_cpu_pct"] = round(max(0.0, other) / (wall * _CPUS) * 100, 1)
     return result

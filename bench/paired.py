@@ -10,7 +10,10 @@ reported, so a drift slower than a round weighs on both sides of it alike. The C
 rounds: a cost, where requests/s in a closed loop on two shared cores also depends on who waited for whom;
 and, apart, what the serving process's main thread (its event loop) spent: at saturation that thread is
 busy all the time, so its CPU per request is what caps a worker's requests/s (the trace writer and the load
-generator share the other core).
+generator share the other core). Last, the share of the load's time that thread was runnable but waiting
+for a CPU (``/proc/<pid>/task/<pid>/schedstat``): the price of sharing two cores, which a ratio of CPU
+per request does not show (with tracing on, the trace writer's bursts push the load generator onto the
+event loop's core; see bench/RESULTS.md, fifth session).
 
 Servers: ``bare``, ``runtime-async`` (tracing and metrics on) and ``runtime-async-obs-off``, as in the full
 run. Prints one line per scenario and concurrency and writes JSON (``--out``).
@@ -79,20 +82,32 @@ def cpu_per_request_us(result: dict[str, Any], key: str = "server_cpu_s") -> flo
     return cpu / issued * 1e6
 
 
+# What one load tells of a server beside its requests/s: (key in the JSON, label printed).
+_FIGURES = (
+    ("cpu", "server CPU us/request (serving process + trace writer)"),
+    ("main_thread_cpu", "of which its event-loop thread"),
+    ("main_thread_wait_pct", "event-loop thread runnable but waiting for a CPU, % of the load's time"),
+)
+
+
 def _one(
     server: RunningServer, scenario: str, concurrency: int, args: argparse.Namespace
-) -> tuple[float | None, float | None, float | None]:
-    """(requests/s, server CPU µs per request, its event-loop thread's) of one load, Nones when it failed
+) -> tuple[float | None, dict[str, float]]:
+    """(requests/s, the other figures of :data:`_FIGURES`) of one load; None and nothing when it failed
     or is unsupported."""
     spec = load_spec(server, SCENARIOS[scenario], concurrency, args.duration, args.warmup)
     if spec is None:
-        return None, None, None
+        return None, {}
     result = run_loadgen(spec, server)
     rps = result.get("rps")
     if not isinstance(rps, int | float) or result.get("errors"):
-        return None, None, None
-    main = cpu_per_request_us(result, "server_main_thread_cpu_s")
-    return float(rps), cpu_per_request_us(result), main
+        return None, {}
+    figures = {
+        "cpu": cpu_per_request_us(result),
+        "main_thread_cpu": cpu_per_request_us(result, "server_main_thread_cpu_s"),
+        "main_thread_wait_pct": result.get("server_main_thread_wait_pct"),
+    }
+    return float(rps), {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,24 +126,20 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in scenarios:
             for conc in concurrency:
                 rounds: list[dict[str, float]] = []
-                cpu: list[dict[str, float]] = []
-                main: list[dict[str, float]] = []
+                figures: dict[str, list[dict[str, float]]] = {key: [] for key, _ in _FIGURES}
                 for _ in range(args.rounds):
                     measured = {name: _one(server, scenario, conc, args) for name, server in servers.items()}
                     rounds.append({name: m[0] for name, m in measured.items() if m[0] is not None})
-                    cpu.append({name: m[1] for name, m in measured.items() if m[1] is not None})
-                    main.append({name: m[2] for name, m in measured.items() if m[2] is not None})
+                    for key, per_round in figures.items():
+                        per_round.append({name: m[1][key] for name, m in measured.items() if key in m[1]})
                 summary = summarize(rounds)
-                summary["cpu_us_per_request"] = {
-                    name: median_or_none([c.get(name) for c in cpu]) for name in servers
-                }
-                summary["main_thread_cpu_us_per_request"] = {
-                    name: median_or_none([m.get(name) for m in main]) for name in servers
-                }
+                for key, per_round in figures.items():
+                    summary[key] = {
+                        name: median_or_none([r.get(name) for r in per_round]) for name in servers
+                    }
                 results["points"][f"{scenario} c={conc}"] = {
                     "rounds": rounds,
-                    "cpu_rounds": cpu,
-                    "main_thread_cpu_rounds": main,
+                    **{f"{key}_rounds": per_round for key, per_round in figures.items()},
                     **summary,
                 }
                 _print(scenario, conc, summary)
@@ -149,17 +160,13 @@ def _print(scenario: str, concurrency: int, summary: dict[str, Any]) -> None:
         for label, _, _, target in PAIRS
         if (value := summary["ratios"][label]) is not None
     )
-    cpu = "  ".join(
-        f"{name} {value:,.0f}" for name, value in summary["cpu_us_per_request"].items() if value is not None
-    )
     print(f"{scenario:<12} c={concurrency:<3} req/s {rps}\n{'':17}{ratios}", flush=True)
-    main = "  ".join(
-        f"{name} {value:,.0f}"
-        for name, value in summary["main_thread_cpu_us_per_request"].items()
-        if value is not None
-    )
-    print(f"{'':17}server CPU us/request (serving process + trace writer): {cpu}", flush=True)
-    print(f"{'':17}of which its event-loop thread: {main}", flush=True)
+    for key, label in _FIGURES:
+        digits = 1 if key.endswith("_pct") else 0
+        values = "  ".join(
+            f"{name} {value:,.{digits}f}" for name, value in summary[key].items() if value is not None
+        )
+        print(f"{'':17}{label}: {values}", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "machine_busy_seconds", "main_thread_cpu_seconds", "process_tree", "rss_bytes"]
+__all__ = [
+    "cpu_seconds",
+    "machine_busy_seconds",
+    "main_thread_cpu_seconds",
+    "main_thread_wait_seconds",
+    "process_tree",
+    "rss_bytes",
+]
 
 _PROC = Path("/proc")
 _MAX_DEPTH = 8
@@ -92,3 +99,14 @@ def main_thread_cpu_seconds(pid: int) -> float:
     what caps its requests/s (its other threads and its trace writer process can use the other core)."""
     fields = _stat_fields(pid, pid)
     return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def main_thread_wait_seconds(pid: int) -> float:
+    """Time ``pid``'s main thread has spent runnable but waiting for a CPU (from its ``schedstat``, in
+    nanoseconds): a busy event loop waiting for a core another process took. 0.0 where the kernel keeps
+    no schedstat."""
+    try:
+        fields = (_PROC / str(pid) / "task" / str(pid) / "schedstat").read_text().split()
+    except OSError:
+        return 0.0
+    return int(fields[1]) / 1e9 if len(fields) >= 2 else 0.0

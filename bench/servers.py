@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procfs import cpu_seconds, main_thread_cpu_seconds, rss_bytes
+from bench.procfs import cpu_seconds, main_thread_cpu_seconds, main_thread_wait_seconds, rss_bytes
 
 __all__ = ["RunningServer", "ServerSpec", "ServerStartError", "free_port", "start_server"]
 
@@ -91,6 +91,9 @@ class RunningServer:
 
     def main_thread_cpu(self) -> float:
         return main_thread_cpu_seconds(self.pid)
+
+    def main_thread_wait(self) -> float:
+        return main_thread_wait_seconds(self.pid)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
