@@ -293,3 +293,49 @@ def test_the_last_publish_of_a_worker_counts_its_last_requests(tmp_path: Path) -
     [published] = folder.glob("*.metrics.json")
     counts = json.loads(published.read_text())[a.M_REQUESTS]
     assert sum(counts.values()) == 3
+
+
+def test_a_served_writer_killed_under_load_loses_no_request_from_metrics(tmp_path: Path) -> None:
+    """A real server whose trace writer is killed while requests flow: every request served is counted
+    once, whether the writer counted its batch, or the server did after losing the writer."""
+    import concurrent.futures
+    import re
+
+    import httpx
+
+    from tests.observability.test_writer_process import writer_of
+    from tests.servers import ServeProcess
+
+    db = tmp_path / "store.db"
+    env = {
+        "RUNTIME_STORE_URL": f"sqlite:///{db}",
+        "RUNTIME_HOME": str(tmp_path / "home"),
+        "OTEL_BSP_SCHEDULE_DELAY": "20",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4",  # many small batches: some are in flight at the kill
+    }
+    echo = Path(__file__).resolve().parents[2] / "examples" / "echo_agent.py"
+    with ServeProcess([str(echo)], env=env, cwd=tmp_path) as server:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+
+            def post(i: int) -> int:
+                body = {"input": [{"role": "user", "content": f"message {i}"}]}
+                return client.post("/invocations", json=body).status_code
+
+            assert post(0) == 200  # a scheduled export: the writer starts
+            assert wait_until(lambda: writer_of(server, db) is not None, timeout=30)
+            pid = writer_of(server, db)
+            assert pid is not None
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                counted_by_writer = list(pool.map(post, range(1, 101)))
+                os.kill(pid, signal.SIGSTOP)  # it reads nothing more: what is sent now stays uncounted
+                sent_to_a_stopped_writer = list(pool.map(post, range(101, 201)))
+                os.kill(pid, signal.SIGKILL)
+                after = list(pool.map(post, range(201, 301)))
+            assert counted_by_writer + sent_to_a_stopped_writer + after == [200] * 300
+            text = client.get("/metrics").text
+    counted = re.search(r'runtime_requests_total\{[^}]*endpoint="/invocations"[^}]*status="OK"\} (\S+)', text)
+    assert counted is not None and float(counted.group(1)) == 301
+    spans = re.search(r'runtime_trace_spans_dropped_total\{reason="store_error"\} (\S+)', text)
+    assert spans is not None and float(spans.group(1)) > 0  # the stopped writer's batches: lost to the store
+    assert "writing traces in the server process from now on" in server.output()
