@@ -37,6 +37,7 @@ from registry.store.tables import lineage_edges, spans, traces
 from registry.uris import PromptVersionURI, parse_prompt_uri
 
 __all__ = [
+    "ROOT_COLUMN_ATTRIBUTES",
     "SPAN_JSON_COLUMNS",
     "TRACE_JSON_COLUMNS",
     "TraceStats",
@@ -50,6 +51,12 @@ _MS = 1_000_000
 TRACE_JSON_COLUMNS = ("attributes", "prompts", "root_span")
 SPAN_JSON_COLUMNS = ("attributes", "events")
 _ROOT_SPAN = "root_span"  # not a TraceRecord field: read back as the trace's root span (see get_trace)
+# Attributes of a request's root span that are columns of its trace row (column -> attribute): a root span
+# kept in the row that says ``column_attributes`` left them out, and they are read back from the row.
+ROOT_COLUMN_ATTRIBUTES = {
+    "request_preview": "runtime.request.preview",
+    "response_preview": "runtime.response.preview",
+}
 _TRACE_COLUMNS = tuple(c.name for c in traces.columns)
 _RECORD_COLUMNS = [c for c in traces.columns if c.name != _ROOT_SPAN]
 _SPAN_COLUMNS = tuple(c.name for c in spans.columns)
@@ -104,8 +111,9 @@ def _decoded(value: Any) -> Any:
 def root_span_record(root: dict[str, Any], trace: Mapping[str, Any]) -> SpanRecord:
     """The root span kept in a trace row. It may leave out what the row holds already: its start and end
     (the trace's), its parent (none, unless it names a caller's span) and, when it says
-    ``inherit_attributes``, the attributes in the row's ``attributes`` column (its own win): the span
-    writer keeps each value once, as the row is most of what it writes per request."""
+    ``inherit_attributes``, the attributes in the row's ``attributes`` column (its own win) and, when it
+    says ``column_attributes``, those of :data:`ROOT_COLUMN_ATTRIBUTES` the row has: the span writer keeps
+    each value once, as the row is most of what it writes per request."""
     values = {
         "parent_span_id": None,
         "start_ns": trace["start_time_ns"],
@@ -116,6 +124,11 @@ def root_span_record(root: dict[str, Any], trace: Mapping[str, Any]) -> SpanReco
     if values.pop("inherit_attributes", False):
         inherited = _decoded(trace.get("attributes")) or {}
         values["attributes"] = {**inherited, **(root.get("attributes") or {})}
+    if values.pop("column_attributes", False):
+        attributes = values["attributes"] = dict(values.get("attributes") or {})
+        for column, key in ROOT_COLUMN_ATTRIBUTES.items():
+            if trace.get(column) is not None:
+                attributes.setdefault(key, trace[column])
     return SpanRecord.model_validate(values)
 
 

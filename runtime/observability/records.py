@@ -323,7 +323,8 @@ def _trace_row(
 
     The root span kept in the row is one JSON value (tuples, OpenTelemetry's sequences, become lists)
     holding only what the row does not already hold (see ``get_trace``): no start or end, a parent only when
-    there is one, and of the attributes only ``kept``; the rest it inherits from the row's ``attributes``."""
+    there is one, and of the attributes only ``kept``, less the previews (read back from their columns);
+    the rest it inherits from the row's ``attributes``."""
     trace_id, span_id, name, start, end, status_code, message = root
     get = kept.get
     # The common types are checked inline (the writer runs this for every request); others are converted.
@@ -340,6 +341,10 @@ def _trace_row(
     prompts = get(a.PROMPTS)
     session, user = get(a.CONVERSATION_ID), get(a.USER_ID)
     request_preview, response_preview = get(a.REQUEST_PREVIEW), get(a.RESPONSE_PREVIEW)
+    if type(request_preview) is not str or not request_preview:
+        request_preview = None
+    if type(response_preview) is not str or not response_preview:
+        response_preview = None
     span = {
         "span_id": f"{span_id:016x}",
         "name": name,
@@ -352,6 +357,14 @@ def _trace_row(
     }
     if parent_id is not None:
         span["parent_span_id"] = f"{parent_id:016x}"
+    # The previews, often the largest values of a trace, are columns of the row: the span leaves them out
+    # and says so (``column_attributes``, see ROOT_COLUMN_ATTRIBUTES), instead of holding each twice.
+    if request_preview is not None:
+        del kept[a.REQUEST_PREVIEW]
+        span["column_attributes"] = True
+    if response_preview is not None:
+        del kept[a.RESPONSE_PREVIEW]
+        span["column_attributes"] = True
     return {
         "trace_id": f"tr-{trace_id:032x}",
         "model_id": shape.model_id,
@@ -371,10 +384,8 @@ def _trace_row(
         "tokens_estimated": bool(get(a.USAGE_ESTIMATED, False)),
         "session_id": session if isinstance(session, str) and session else None,
         "user_id": user if isinstance(user, str) and user else None,
-        "request_preview": request_preview if isinstance(request_preview, str) and request_preview else None,
-        "response_preview": response_preview
-        if isinstance(response_preview, str) and response_preview
-        else None,
+        "request_preview": request_preview,
+        "response_preview": response_preview,
         "attributes": json_text(extra),
         "variant": shape.variant,
         "prompts": json_text([str(p) for p in prompts])

@@ -146,3 +146,59 @@ def test_roots_go_plainly_to_the_store_until_another_processor_wants_them(tmp_pa
         assert trace["trace_id"] == trace_id and trace["status"] == "OK" and trace["model_name"] == "echo"
         assert trace["request_preview"] in ("plain", "seen") and trace["attributes"]["service.name"]
         assert [s["name"] for s in found["spans"]] == ["invoke_agent echo"]
+
+
+def test_previews_are_stored_once_and_read_back_as_root_span_attributes(tmp_path: Path) -> None:
+    """The previews are columns of the trace row; the root span kept in the row leaves them out and gets
+    them back when the trace is read, with every other attribute as it was recorded."""
+    from registry.store import SqlStore
+    from registry.store.traces_repo import ROOT_COLUMN_ATTRIBUTES
+
+    assert ROOT_COLUMN_ATTRIBUTES == {
+        "request_preview": a.REQUEST_PREVIEW,
+        "response_preview": a.RESPONSE_PREVIEW,
+    }
+    long_request, long_response = "question " * 100, "answer " * 140
+    fields: RootFields = (
+        "r", "s", None, long_request, "OK", 3, 5, 7, False, 0.1, None, long_response, None, None, None
+    )  # fmt: skip
+    span = RootSpan("invoke_agent bot", 0xABC, True, {}, 1_000)
+    span.set_attribute("extra", "yes")
+    record = span.record(9_000, dict(RESOURCE.attributes), SHARED, fields)
+    general = RootSpan("invoke_agent bot", 0xABC, True, {"extra": "yes"}, 1_000)
+    expected = dict(general.finish(9_000, RESOURCE, SCOPE, SHARED, fields).attributes or {})
+    [row], _ = to_rows(compact([record]))
+    assert long_request not in row["root_span"] and long_response not in row["root_span"]
+    assert row["request_preview"] == long_request and row["response_preview"] == long_response
+    with SqlStore(f"sqlite:///{tmp_path / 'traces.db'}") as store:
+        store.log_trace_rows([row], [])
+        _, [root] = store.get_trace(row["trace_id"])
+    assert root.attributes[a.REQUEST_PREVIEW] == long_request
+    assert root.attributes[a.RESPONSE_PREVIEW] == long_response
+    read_back = {k: tuple(v) if isinstance(v, list) else v for k, v in root.attributes.items()}
+    assert {k: v for k, v in read_back.items() if k not in RESOURCE.attributes} == expected
+
+
+def test_a_root_span_stored_before_previews_moved_out_reads_as_it_did(tmp_path: Path) -> None:
+    from registry.store.traces_repo import root_span_record
+
+    trace = {
+        "trace_id": "tr-" + "a" * 32,
+        "start_time_ns": 1,
+        "end_time_ns": 2,
+        "attributes": "{}",
+        "request_preview": "from the column",
+        "response_preview": None,
+    }
+    old = {
+        "span_id": "b" * 16,
+        "name": "invoke_agent bot",
+        "span_type": "AGENT",
+        "status_code": "OK",
+        "attributes": {a.REQUEST_PREVIEW: "kept in the span"},
+        "events": [],
+        "inherit_attributes": True,
+    }
+    assert root_span_record(old, trace).attributes == {a.REQUEST_PREVIEW: "kept in the span"}
+    new = {**old, "attributes": {}, "column_attributes": True}
+    assert root_span_record(new, trace).attributes == {a.REQUEST_PREVIEW: "from the column"}
