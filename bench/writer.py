@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import callgrind
+from runtime.observability.records import ROOT_RECORD_LENGTH
 
 __all__ = ["capture", "main", "replay"]
-
-_ROOT_LENGTH = 13  # a request's root record; other spans have 12 items (runtime.observability.records)
 
 
 def capture(requests: int) -> list[tuple[Any, int]]:
@@ -66,7 +65,7 @@ def _rekeyed(batch: Any) -> Any:
         trace_id = (now // 1_000_000 & 0xFFFFFFFFFFFF) << 80 | random.getrandbits(80)
         start, end = _times(span)
         moved = (start + shift, end + shift if end is not None else None)
-        if len(span) == _ROOT_LENGTH:  # (trace id, span id, name, start, end, ...)
+        if len(span) == ROOT_RECORD_LENGTH:  # (trace id, span id, name, start, end, ...)
             out.append((trace_id, span[1], span[2], *moved, *span[5:]))
         else:  # (trace id, span id, parent id, name, start, end, ...)
             out.append((trace_id, *span[1:4], *moved, *span[6:]))
@@ -74,7 +73,7 @@ def _rekeyed(batch: Any) -> Any:
 
 
 def _times(span: Any) -> tuple[int, int | None]:
-    return (span[3], span[4]) if len(span) == _ROOT_LENGTH else (span[4], span[5])
+    return (span[3], span[4]) if len(span) == ROOT_RECORD_LENGTH else (span[4], span[5])
 
 
 def replay(url: str, batches: list[tuple[Any, int]], requests: int) -> dict[str, float]:

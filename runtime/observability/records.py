@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 __all__ = [
+    "ROOT_RECORD_LENGTH",
     "STATUS_NAMES",
     "CompactSpan",
     "RootRecord",
@@ -132,7 +133,7 @@ _PROMOTED = frozenset(
 _KEPT_BY_ROOT = _PROMOTED | frozenset(_RESOURCE_KEYS)  # what a root span kept in its trace row holds itself
 _TRACE_STATUSES = {s.value: s.value for s in TraceStatus}
 _NO_EVENTS: tuple[CompactEvent, ...] = ()
-_ROOT_RECORD_LENGTH = 13  # a RootRecord; a CompactSpan has 12 items
+ROOT_RECORD_LENGTH = 13  # a RootRecord; a CompactSpan has 12 items
 _NUMBERS = (int, float)  # for isinstance: ``int | float`` would build a union object at each call
 _SEQUENCES = (tuple, list)
 
@@ -406,7 +407,7 @@ def to_rows(batch: SpanBatch) -> TraceRows:
     # By the identity of (shared attributes, resource): the batch holds them, so no id is reused meanwhile.
     shapes: dict[tuple[int, int], _RootShape] = {}
     for span in batch:
-        if len(span) == _ROOT_RECORD_LENGTH:  # a request's root as the telemetry recorded it
+        if len(span) == ROOT_RECORD_LENGTH:  # a request's root as the telemetry recorded it
             root: RootRecord = span  # type: ignore[assignment] # its length says so
             shared, values, own, resource = root[7], root[8], root[9], root[11]
             if not own and a.ENDPOINT in shared:  # nothing set inside could override shared ones

@@ -27,13 +27,13 @@ from typing import Any
 
 from runtime.observability import attributes as a
 from runtime.observability.prometheus import Snapshot, bucket_bounds, labels_text
+from runtime.observability.records import ROOT_RECORD_LENGTH
 from runtime.protocol.call import CallStatus
 
 __all__ = ["fold_into", "fold_roots"]
 
 log = logging.getLogger("runtime.observability.export")
 
-_ROOT_RECORD_LENGTH = 13  # a RootRecord's length; other spans in a batch have other lengths
 _DURATION = bucket_bounds(a.DURATION_BUCKETS)
 _TTFT = bucket_bounds(a.TTFT_BUCKETS)
 _TPOT = bucket_bounds(a.TPOT_BUCKETS)
@@ -82,7 +82,7 @@ def fold_roots(batch: Iterable[object]) -> Snapshot:
     series: dict[tuple[str, str, str, str], _Series] = {}
     shapes: dict[int, tuple[_Series, bool]] = {}  # by the identity of the shared attributes in the batch
     for item in batch:
-        if type(item) is not tuple or len(item) != _ROOT_RECORD_LENGTH:
+        if type(item) is not tuple or len(item) != ROOT_RECORD_LENGTH:
             continue
         shared: Mapping[str, Any] = item[7]
         shape = shapes.get(id(shared))
