@@ -61,13 +61,15 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_loadgen(spec: LoadSpec, server: RunningServer) -> dict[str, Any]:
-    """One load in a fresh process, with the CPU the server, the load generator and everything else used."""
+def run_loadgen(spec: LoadSpec, server: RunningServer, module: str = "bench.loadgen") -> dict[str, Any]:
+    """One load in a fresh process, with the CPU the server, the load generator and everything else used.
+
+    ``module`` is the load generator: :mod:`bench.loadgen`, or :mod:`bench.wrk` (non-streaming loads)."""
     busy, server_cpu, loadgen_cpu = machine_busy_seconds(), server.cpu(), _children_cpu()
     main_thread_cpu, main_thread_wait = server.main_thread_cpu(), server.main_thread_wait()
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen"],
+        [sys.executable, "-m", module],
         input=spec.to_json().encode(),
         capture_output=True,
         timeout=_timeout(spec),

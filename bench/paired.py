@@ -16,7 +16,9 @@ per request does not show (with tracing on, the trace writer's bursts push the l
 event loop's core; see bench/RESULTS.md, fifth session).
 
 Servers: ``bare``, ``runtime-async`` (tracing and metrics on) and ``runtime-async-obs-off``, as in the full
-run. Prints one line per scenario and concurrency and writes JSON (``--out``).
+run. Prints one line per scenario and concurrency and writes JSON (``--out``). ``--loadgen wrk`` drives the
+(non-streaming) loads with wrk instead of the project's load generator (see :mod:`bench.wrk`): a cross-check
+that the ratios are the servers', not the Python load generator's.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from bench.scenarios import SCENARIOS
 from bench.servers import RunningServer, start_server
 from bench.stats import median_or_none
 from bench.variants import BENCH_DIR, load_variants
+from bench.wrk import wrk_missing
 
 __all__ = ["PAIRS", "cpu_per_request_us", "main", "round_ratios", "summarize"]
 
 SERVERS = ("bare", "runtime-async", "runtime-async-obs-off")
+LOADGENS = {"python": "bench.loadgen", "wrk": "bench.wrk"}  # --loadgen: the module that drives a load
 # (label, numerator, denominator, target): the ratios of the benchmark issue this run checks
 PAIRS = (
     ("tracing+metrics on/off", "runtime-async", "runtime-async-obs-off", 0.85),
@@ -52,6 +56,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per load (default 1)")
     parser.add_argument("--concurrency", default="16,64", help="comma-separated (default 16,64)")
     parser.add_argument("--scenarios", default="invocations,responses", help="comma-separated")
+    parser.add_argument(
+        "--loadgen", choices=sorted(LOADGENS), default="python", help="load generator (default python)"
+    )
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/paired-<time>.json)")
     return parser.parse_args(argv)
 
@@ -98,7 +105,7 @@ def _one(
     spec = load_spec(server, SCENARIOS[scenario], concurrency, args.duration, args.warmup)
     if spec is None:
         return None, {}
-    result = run_loadgen(spec, server)
+    result = run_loadgen(spec, server, LOADGENS[args.loadgen])
     rps = result.get("rps")
     if not isinstance(rps, int | float) or result.get("errors"):
         return None, {}
@@ -113,11 +120,22 @@ def _one(
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     scenarios = args.scenarios.split(",")
+    if args.loadgen == "wrk":
+        streams = [name for name in scenarios if SCENARIOS[name].stream]
+        problem = wrk_missing() or (f"wrk cannot measure streams: {streams}" if streams else None)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     concurrency = [int(c) for c in args.concurrency.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="bench-paired-"))
     specs = load_variants()
     servers: dict[str, RunningServer] = {}
-    results: dict[str, Any] = {"rounds": args.rounds, "duration": args.duration, "points": {}}
+    results: dict[str, Any] = {
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "loadgen": args.loadgen,
+        "points": {},
+    }
     try:
         for name in SERVERS:
             servers[name] = start_server(specs[name], workdir, Path(tempfile.mkdtemp(dir=workdir)))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.paired import cpu_per_request_us, round_ratios, summarize
+import pytest
+
+from bench.paired import cpu_per_request_us, main, round_ratios, summarize
 
 
 def test_ratios_are_taken_within_each_round_then_their_median() -> None:
@@ -35,3 +37,8 @@ def test_the_event_loop_thread_is_counted_apart() -> None:
     result = {"server_cpu_s": 1.5, "server_main_thread_cpu_s": 1.0, "issued": 10_000}
     assert cpu_per_request_us(result, "server_main_thread_cpu_s") == 100.0
     assert cpu_per_request_us({"server_cpu_s": 1.5, "issued": 10}, "server_main_thread_cpu_s") is None
+
+
+def test_wrk_is_refused_for_streams_before_any_server_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--loadgen", "wrk", "--scenarios", "invocations,responses-stream"]) == 2
+    assert "responses-stream" in capsys.readouterr().err
