@@ -52,6 +52,7 @@ from runtime.routes import (
 from runtime.routes.errors import error_response
 from runtime.serving import AgentService, AgentSlot, LoadedAgent
 from runtime.state import RuntimeState
+from runtime.streaming.eventsource import EXIT_SEEN_WITHIN, server_exit
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -110,7 +111,12 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
             gc.freeze()
             try:
                 # Scores drain while the store is still open; load_prompt reads through this app's registry.
-                async with canary_running(canary), evaluation.running(), prompts.running():
+                async with (
+                    canary_running(canary),
+                    evaluation.running(),
+                    prompts.running(),
+                    running(stop_calls_before_grace_ends(service, settings.grace_period), "grace-watch"),
+                ):
                     yield
             finally:
                 await close_agent(slot.current)
@@ -237,6 +243,21 @@ async def follow_alias(
     follower = AliasFollower(settings.model, slot, client, executor, settings.alias_poll_interval)
     async with running(follower.run(), "alias-follower"):
         yield
+
+
+async def stop_calls_before_grace_ends(service: AgentService, grace: float) -> None:
+    """After SIGTERM the server lets running requests finish for ``grace`` seconds, then cancels what is
+    left: a plain-text 500 for a call, a stream cut without its end. Just before that (a tenth of the grace,
+    at most a second, before it ends, counting from when the signal can have come at the earliest), the
+    service ends those calls itself: a 503 ``shutting_down`` with ``Retry-After``, or that error event
+    closing the stream, and traces saying so."""
+    await server_exit()
+    await asyncio.sleep(max(0.0, grace - EXIT_SEEN_WITHIN - min(1.0, grace / 10)))
+    stopped = service.stop_calls()
+    if stopped:
+        log.warning(
+            "grace period over: %d request(s) still running were ended with 503 shutting_down", stopped
+        )
 
 
 async def close_agent(agent: LoadedAgent) -> None:

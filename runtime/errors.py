@@ -140,6 +140,12 @@ class Unavailable(RuntimeErrorBase):
     type = "server_error"
 
 
+class ShuttingDown(Unavailable):
+    """The server was stopped (SIGTERM) and its grace period ran out before the call finished."""
+
+    code = "shutting_down"
+
+
 class AgentError(RuntimeErrorBase):
     """The agent's own code raised; the client sees our message, the trace and log keep the cause."""
 

@@ -1,10 +1,11 @@
-"""Turn what the user asked to serve (a file, a folder, later a ``models:/`` URI) into a LoadedAgent."""
+"""Turn what the user asked to serve (a file, a folder, a ``models:/`` URI) into a LoadedAgent."""
 
 from __future__ import annotations
 
 from concurrent.futures import Executor
 from pathlib import Path
 
+from registry.model_files import git_source
 from runtime.agents.factory import build_runner
 from runtime.agents.loader import load_agent
 from runtime.config import Settings
@@ -23,4 +24,6 @@ def load_target(target: str, settings: Settings, executor: Executor | None = Non
     agent = load_agent(target)
     runner = build_runner(agent, executor)
     name = getattr(agent, "name", None) or Path(target).stem
-    return LoadedAgent(runner=runner, info=ModelInfo(name=name, uri=str(target)))
+    source = git_source(Path(target).resolve())  # a file served from a checkout: its commit goes on traces
+    commit = source.commit if source is not None else None
+    return LoadedAgent(runner=runner, info=ModelInfo(name=name, uri=str(target), source_commit=commit))

@@ -26,7 +26,7 @@ import anyio
 from runtime.agents.chat import content_text, last_user_text
 from runtime.agents.runner import AgentRunner
 from runtime.canary.router import ROUTE_KEY, Assignment, shadow_call
-from runtime.errors import AgentError, RuntimeErrorBase, Timeout
+from runtime.errors import AgentError, RuntimeErrorBase, ShuttingDown, Timeout
 from runtime.ids import new_trace_id, trace_hex
 from runtime.protocol.agent import (
     CompletedEvent,
@@ -97,12 +97,17 @@ def _observe(call: Call, event: StreamEvent) -> dict[str, object] | None:
     return None
 
 
+_STOPPED = "stopped"  # a _Deadline's ``expired`` when the server's shutdown, not its timeout, ended the call
+
+
 class _Deadline:
     """One timer for a whole call: cheaper than ``asyncio.timeout`` (a context manager, a rescheduled
     handle, per-exit checks), which was a measurable share of the hot path, and for a stream one timer
     instead of one per event; the service's calls share one loop timer (see :mod:`runtime.timers`). It
     cancels the task only while that task awaits the agent (``waiting``; a plain call waits from start to
-    end), so a stream's timeout surfaces inside the generator, where it can still become an error event."""
+    end), so a stream's timeout surfaces inside the generator, where it can still become an error event.
+    The server's shutdown ends a call the same way, before its timeout (:meth:`stop`); ``expired`` then
+    says so (:data:`_STOPPED`)."""
 
     __slots__ = ("expired", "fired", "loop", "task", "timers", "waiting")
 
@@ -110,16 +115,22 @@ class _Deadline:
         task = self.task = asyncio.current_task()
         self.loop = task.get_loop() if task is not None else asyncio.get_running_loop()
         self.waiting = waiting
-        self.expired = False
+        self.expired: bool | str = False
         self.fired = False
         self.timers = timers
         timers.add(self, self.loop)
 
-    def expire(self) -> None:
-        self.expired = True
+    def expire(self, why: bool | str = True) -> None:
+        if self.expired:  # stopped by the shutdown, then its timer came: one end is enough
+            return
+        self.expired = why
         if self.waiting and self.task is not None:
             self.fired = True
             self.task.cancel()
+
+    def stop(self) -> None:
+        """The server is stopping and the grace period is running out: end the call now."""
+        self.expire(_STOPPED)
 
     def ours(self) -> bool:
         """On CancelledError: True if this deadline cancelled the task and nobody else did (then the
@@ -225,8 +236,7 @@ class AgentService:
             response = await agent.runner.predict(request)
         except asyncio.CancelledError:
             if deadline.ours():
-                self._fail(call, CallStatus.TIMEOUT, "timeout", "the agent did not answer in time")
-                raise Timeout(f"the agent did not answer within {self.timeout:g} s") from None
+                raise self._ended(call, deadline, "answer") from None
             call.status = CallStatus.CANCELLED
             raise
         except RuntimeErrorBase as exc:
@@ -270,8 +280,7 @@ class AgentService:
                 yield event
             self._usage(call, request, usage)
         except TimeoutError as exc:
-            self._fail(call, CallStatus.TIMEOUT, "timeout", "the agent did not finish in time")
-            raise Timeout(f"the agent did not finish within {self.timeout:g} s") from exc
+            raise self._ended(call, deadline, "finish") from exc
         except (asyncio.CancelledError, GeneratorExit):
             call.status = CallStatus.CANCELLED
             raise
@@ -298,6 +307,26 @@ class AgentService:
         call.usage_estimated = True
         call.input_tokens = estimate_tokens(_input_text(request))
         call.output_tokens = estimate_tokens("".join(call.output_text))
+
+    def _ended(self, call: Call, deadline: _Deadline, what: str) -> RuntimeErrorBase:
+        """The error of a call its deadline ended: its timeout, or the shutdown (:meth:`stop_calls`)."""
+        if deadline.expired == _STOPPED:
+            self._fail(
+                call, CallStatus.ERROR, ShuttingDown.code, f"the server stopped before the agent could {what}"
+            )
+            return ShuttingDown("the server is shutting down; retry the request", retry_after=1)
+        self._fail(call, CallStatus.TIMEOUT, "timeout", f"the agent did not {what} in time")
+        return Timeout(f"the agent did not {what} within {self.timeout:g} s")
+
+    def stop_calls(self) -> int:
+        """The server is stopping and its grace period is running out: end every call still running on this
+        event loop now, as its timeout would, with a 503 ``shutting_down`` (a stream ends with that error
+        event), rather than leave them to the server's cancellation (a bare 500, a cut stream). Returns
+        how many were ended."""
+        deadlines = [d for d in self._deadlines.armed(asyncio.get_running_loop()) if isinstance(d, _Deadline)]
+        for deadline in deadlines:
+            deadline.stop()
+        return len(deadlines)
 
     @staticmethod
     def _fail(call: Call, status: str, code: str, message: str) -> None:

@@ -99,6 +99,11 @@ class FifoTimers:
         if queue is not None:
             queue.due.pop(owner, None)
 
+    def armed(self, loop: asyncio.AbstractEventLoop) -> list[Expiring]:
+        """The owners whose timers are armed on ``loop``, oldest first."""
+        queue = self._queues.get(loop)
+        return list(queue.due) if queue is not None else []
+
     def pending(self) -> int:
         """Timers armed and not yet fired or discarded, over all loops."""
         return sum(len(queue.due) for queue in self._queues.values())

@@ -141,3 +141,23 @@ def test_the_caller_may_name_the_loop_it_runs_on() -> None:
     assert timers.pending() == 1
     timers.discard(dropped, loops[0])  # after its loop closed, by naming it
     assert timers.pending() == 0
+
+
+def test_the_owners_armed_on_a_loop_are_listed_oldest_first() -> None:
+    timers = FifoTimers(60.0)
+    fired: list[tuple[str, float, str]] = []
+    first, second, gone = Owner(fired, "first"), Owner(fired, "second"), Owner(fired, "gone")
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        assert timers.armed(loop) == []
+        for owner in (first, gone, second):
+            timers.add(owner, loop)
+        timers.discard(gone, loop)
+        armed = timers.armed(loop)
+        for owner in armed:
+            timers.discard(owner, loop)
+        return armed
+
+    assert asyncio.run(main()) == [first, second]
+    assert fired == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from registry import InvalidArgument
 
-__all__ = ["alias", "format_time", "json_file", "pairs", "store_options", "table"]
+__all__ = ["alias", "configure_logging", "format_time", "json_file", "pairs", "store_options", "table"]
 
 
 def pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -70,3 +71,10 @@ def alias(
     version = set_alias(args.name, args.alias, args.version)
     print(f"{args.name}@{args.alias} -> {version.version}")
     return 0
+
+
+def configure_logging(level: str) -> None:
+    """The process's log format and level; Alembic's per-plugin start-up lines only at debug level."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

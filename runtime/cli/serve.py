@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import shutil
 import signal
@@ -13,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from runtime.cli.common import configure_logging
 from runtime.config import ENV_PREFIX, Settings
 from runtime.errors import RuntimeErrorBase
 from runtime.observability.shared_metrics import start_afresh
@@ -104,9 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     explicit = _explicit(args)
     settings = Settings.from_env(**explicit)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     try:
         agent = load_target(settings.model, settings)
     except RuntimeErrorBase as exc:

@@ -17,6 +17,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from runtime.cli.common import configure_logging
 from runtime.config import Settings
 
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ def _tracing(settings: Settings) -> tuple[TracerProvider, LazyStore]:
 
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     if not settings.redis_url:
         print("error: runtime worker needs a Redis URL (--redis-url or RUNTIME_REDIS_URL)", file=sys.stderr)
         return 2

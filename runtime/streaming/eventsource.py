@@ -34,7 +34,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from runtime.streaming.drain import drain_of
 
-__all__ = ["EventStream"]
+__all__ = ["EXIT_SEEN_WITHIN", "EventStream", "server_exit"]
 
 log = logging.getLogger("runtime.streaming")
 
@@ -42,6 +42,15 @@ _CHECKS_PER_PERIOD = 4
 _GONE = "client disconnected"
 _STUCK = "send timed out"
 _SHUTDOWN = "server stopping"
+
+
+EXIT_SEEN_WITHIN = 0.5  # seconds: sse-starlette looks for the server's exit signal twice a second
+
+
+async def server_exit() -> None:
+    """Return once the server has been told to stop (SIGTERM), within :data:`EXIT_SEEN_WITHIN` seconds
+    of the signal: the signal open streams drain on."""
+    await EventSourceResponse._listen_for_exit_signal()
 
 
 class EventStream(EventSourceResponse):
@@ -86,7 +95,7 @@ class EventStream(EventSourceResponse):
 
     async def _stream(self, task: asyncio.Task[Any], receive: Receive) -> None:
         listener = asyncio.get_running_loop().create_task(self._listen(receive))
-        drain = drain_of(EventSourceResponse._listen_for_exit_signal)
+        drain = drain_of(server_exit)
         drain.join(self)
         self._arm()
         try:

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.servers import ROOT, ServeProcess, free_port
+from registry.store import SqlStore
+from tests.servers import ROOT, ServeProcess, free_port, wait_until
 
 SLOW_STREAM = """
 import asyncio
@@ -121,3 +123,83 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
             httpx.post(server.url + "/v1/responses", json={"input": "x"}).status_code == 401
         )  # keys reach workers
         assert server.terminate(timeout=30) == 0
+
+
+STUCK = """
+import asyncio
+from runtime.agents import ResponsesAgent, ResponsesAgentResponse, set_agent
+
+class Stuck(ResponsesAgent):
+    name = "stuck"
+
+    async def predict(self, request):
+        await asyncio.sleep(60)
+        return ResponsesAgentResponse(output=[self.create_text_output_item("late", "m1")])
+
+    async def predict_stream(self, request):
+        yield self.create_text_delta("first ", "m1")
+        await asyncio.sleep(60)
+
+set_agent(Stuck())
+"""
+
+
+def test_requests_still_running_when_the_grace_period_ends_get_a_clean_503(tmp_path: Path) -> None:
+    """SIGTERM with a 1 s grace period and three requests that would take a minute: the plain call gets the
+    JSON 503 ``shutting_down`` with Retry-After (not uvicorn's plain-text 500), each stream ends with that
+    error event and its protocol's end, the process exits 0, and the traces say what happened."""
+    agent = tmp_path / "stuck.py"
+    agent.write_text(STUCK)
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    env = {"RUNTIME_STORE_URL": store_url, "RUNTIME_HOME": str(tmp_path / "home")}
+    results: dict[str, Any] = {}
+    streaming = threading.Barrier(3)  # two streams have their first delta, and the test
+
+    def plain() -> None:
+        r = httpx.post(server.url + "/v1/responses", json={"input": "x"}, timeout=30)
+        results["plain"] = (r.status_code, r.headers, r.json(), r.headers.get("content-type"))
+
+    def streamed(path: str) -> None:
+        lines: list[str] = []
+        with httpx.stream("POST", server.url + path, json={"input": "x", "stream": True}, timeout=30) as r:
+            for line in r.iter_lines():
+                lines.append(line)
+                if "first " in line:
+                    streaming.wait(10)
+        results[path] = [line[6:] for line in lines if line.startswith("data: ")]
+
+    with ServeProcess([str(agent), "--grace-period", "1"], env=env, cwd=tmp_path) as server:
+        server.wait_ready()
+        threads = [threading.Thread(target=plain)]
+        threads += [threading.Thread(target=streamed, args=(p,)) for p in ("/invocations", "/v1/responses")]
+        for thread in threads:
+            thread.start()
+        streaming.wait(10)
+        assert wait_until(lambda: _in_flight(server.url) == 3, timeout=10)
+        code = server.terminate(timeout=20)
+        for thread in threads:
+            thread.join(20)
+        assert code == 0, server.output()
+        assert "Exception in ASGI application" not in server.output(), server.output()[-6000:]
+
+    status, headers, body, content_type = results["plain"]
+    assert (status, content_type, headers.get("retry-after")) == (503, "application/json", "1")
+    assert body["error"]["code"] == "shutting_down"
+    invocations = results["/invocations"]
+    assert invocations[-1] == "[DONE]"
+    assert json.loads(invocations[-2])["code"] == "shutting_down"
+    responses = [json.loads(frame) for frame in results["/v1/responses"]]
+    assert [e["type"] for e in responses[-2:]] == ["error", "response.failed"]
+    assert responses[-1]["response"]["error"]["code"] == "shutting_down"
+    with SqlStore(store_url) as store:
+        found, _ = store.search_traces(limit=10)
+        roots = [store.get_trace(t.trace_id)[1][0] for t in found]
+    assert [t.status.value for t in found] == ["ERROR"] * 3
+    assert [root.attributes["error.type"] for root in roots] == ["shutting_down"] * 3
+
+
+def _in_flight(url: str) -> float:
+    """The requests the server is serving now, from its /metrics."""
+    text = httpx.get(url + "/metrics", timeout=5).text
+    lines = [line for line in text.splitlines() if line.startswith("runtime_requests_in_flight")]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
