@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    Tag,
+    TypeAdapter,
+    model_validator,
+)
 
 __all__ = [
     "AnnotationAddedEvent",
@@ -84,12 +93,12 @@ class ResponsesAgentRequest(_Open):
     model: str | None = None
     instructions: str | None = None
     previous_response_id: str | None = None
-    stream: bool | None = None
+    stream: StrictBool | None = None  # "yes" or 1 is a mistake to report, not a stream to start
     metadata: dict[str, str] | None = None
     user: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_output_tokens: int | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)  # OpenAI's ranges
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     parallel_tool_calls: bool | None = None

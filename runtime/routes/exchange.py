@@ -31,11 +31,11 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 
 def _check_media(scope: Scope) -> None:
     raw = header(scope, b"content-type")
-    if raw is None:
-        return  # curl without -H: take it as JSON, as before
+    if raw is None or not raw.strip():
+        return  # curl without -H (or a header left empty): take it as JSON, as before
     media = raw.decode("latin-1").split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType(f"content type must be application/json, not {media or 'empty'}")
+        raise UnsupportedMediaType(f"content type must be application/json, not {media}")
 
 
 async def read_json_asgi(scope: Scope, receive: Receive, limit: int) -> Any:

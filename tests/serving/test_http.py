@@ -156,6 +156,16 @@ def test_function_calls_stream_as_added_arguments_done() -> None:
         (b'{"input": 5}', {"content-type": "application/json"}, 422, "invalid_schema"),
         (b"[1, 2]", {"content-type": "application/json"}, 422, "invalid_schema"),
         (b'{"input": "x"}', {"content-type": "text/plain"}, 415, "unsupported_media_type"),
+        (b'{"input": "x", "stream": "yes"}', {"content-type": "application/json"}, 422, "invalid_schema"),
+        (b'{"input": "x", "stream": 1}', {"content-type": "application/json"}, 422, "invalid_schema"),
+        (
+            b'{"input": "x", "max_output_tokens": -1}',
+            {"content-type": "application/json"},
+            422,
+            "invalid_schema",
+        ),
+        (b'{"input": "x", "temperature": 3}', {"content-type": "application/json"}, 422, "invalid_schema"),
+        (b'{"input": "x", "top_p": 1.5}', {"content-type": "application/json"}, 422, "invalid_schema"),
     ],
 )
 @pytest.mark.parametrize("path", ["/invocations", "/v1/responses"])
@@ -195,6 +205,8 @@ def test_a_body_in_many_chunks_or_without_content_type_is_read_whole(echo_url: s
     bare = httpx.post(echo_url + "/v1/responses", content=raw)  # curl -d without -H: taken as JSON
     assert bare.status_code == 200
     assert bare.json()["output"][0]["content"][0]["text"] == "hello big world"
+    empty = httpx.post(echo_url + "/v1/responses", content=raw, headers={"content-type": ""})
+    assert empty.status_code == 200
 
 
 def test_the_size_limit_holds_on_every_json_route() -> None:
