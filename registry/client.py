@@ -258,10 +258,12 @@ class RegistryClient(StorePassthrough):
         tags: Mapping[str, str] | None = None,
         response_format: Mapping[str, Any] | type[BaseModel] | None = None,
         model_config: Mapping[str, Any] | None = None,
+        first_only: bool = False,
     ) -> PromptVersion:
         """Register the next immutable version; ``response_format`` may be a pydantic model class.
 
         Name, template, schema and JSON values are all checked before the write: bad input changes nothing.
+        ``first_only``: only if the prompt has no version yet, else :class:`Conflict`.
         """
         schema = _response_schema(response_format)
         if model_config is not None and not isinstance(model_config, Mapping):
@@ -274,6 +276,7 @@ class RegistryClient(StorePassthrough):
                 tags=_str_map(tags, "tag"),
                 response_format=schema,
                 model_settings=model_config,
+                first_only=first_only,
             )
         except ValidationError as exc:
             raise InvalidArgument(_first_error(exc)) from exc

@@ -21,7 +21,7 @@ from registry.entities import (
     check_name,
     now_ms,
 )
-from registry.errors import AlreadyExists, Conflict, NotFound
+from registry.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from registry.store.engine import Database
 from registry.store.naming import check_alias
 from registry.store.tables import logged_models, model_aliases, model_versions, registered_models
@@ -79,7 +79,12 @@ class ModelsRepo:
         if name is not None:
             query = query.where(logged_models.c.name == name)
         if status is not None:
-            query = query.where(logged_models.c.status == ModelStatus(status).value)
+            try:
+                wanted_status = ModelStatus(status).value
+            except ValueError:
+                known = ", ".join(s.value for s in ModelStatus)
+                raise InvalidArgument(f"unknown status {status!r}; one of {known}") from None
+            query = query.where(logged_models.c.status == wanted_status)
         with self._db.read("search logged models") as conn:
             models = [_logged(row) for row in conn.execute(query).mappings()]
         wanted = dict(tags or {})

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select, update
 
 from registry.entities import Prompt, PromptVersion, check_name, now_ms
-from registry.errors import InvalidArgument, NotFound
+from registry.errors import Conflict, InvalidArgument, NotFound
 from registry.schemas import check_json_schema
 from registry.store.engine import Database
 from registry.store.naming import check_alias
@@ -57,11 +57,14 @@ class PromptsRepo:
         tags: Mapping[str, str] | None = None,
         response_format: Mapping[str, Any] | None = None,
         model_settings: Mapping[str, Any] | None = None,
+        first_only: bool = False,
     ) -> PromptVersion:
         """Validate fully before writing (bad templates change nothing), then take the next version number.
 
         The strict checks (schema shape, JSON-only values) run here, on the way in, rather than in the
-        entity: rows written by an older, laxer release must stay readable.
+        entity: rows written by an older, laxer release must stay readable. ``first_only``: write only if
+        the prompt has no version yet, else raise :class:`Conflict` (several processes registering the same
+        default at once make one version, not one each).
         """
         check_name(name, "prompt name")
         if response_format is not None:
@@ -88,12 +91,16 @@ class PromptsRepo:
                     name=name, tags={}, latest_version=0, creation_time=now, last_updated_time=now
                 )
             )
+            bump = update(prompts).where(prompts.c.name == name)
+            if first_only:
+                bump = bump.where(prompts.c.latest_version == 0)
             version = conn.execute(
-                update(prompts)
-                .where(prompts.c.name == name)
-                .values(latest_version=prompts.c.latest_version + 1, last_updated_time=now)
-                .returning(prompts.c.latest_version)
-            ).scalar_one()
+                bump.values(latest_version=prompts.c.latest_version + 1, last_updated_time=now).returning(
+                    prompts.c.latest_version
+                )
+            ).scalar_one_or_none()
+            if version is None:
+                raise Conflict(f"prompt {name!r} already has a version")
             row = draft.model_dump(exclude={"variables", "aliases", "model_settings"}) | {
                 "version": version,
                 "model_config": draft.model_settings,

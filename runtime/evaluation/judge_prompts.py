@@ -113,6 +113,7 @@ class RegistryPrompts:
                     [ChatMessage.model_validate(m).model_dump() for m in default],
                     commit_message="default judge prompt, registered by the runtime",
                     tags={"runtime.judge": name.removeprefix("judge.")},
+                    first_only=True,
                 )
             version = self.client.load_prompt(name)
         template: Template = (

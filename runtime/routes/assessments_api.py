@@ -25,7 +25,7 @@ from runtime.evaluation.summary import summarize
 from runtime.observability.query import normalize_trace_id, parse_time_ms
 from runtime.routes.admin import blocking, registry_of
 from runtime.routes.body import parse_model
-from runtime.routes.exchange import read_json
+from runtime.routes.exchange import limit_param, read_json
 from runtime.routes.sse import json_response
 from runtime.state import runtime_state
 
@@ -45,16 +45,6 @@ class FeedbackBody(BaseModel):
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-def _limit(raw: str | None) -> int:
-    try:
-        limit = int(raw or 1000)
-    except ValueError as exc:
-        raise BadRequest("limit must be an integer", param="limit") from exc
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", param="limit")
-    return limit
-
-
 def _filters(request: Request) -> dict[str, Any]:
     q = request.query_params
     trace_id = q.get("trace_id")
@@ -67,7 +57,7 @@ def _filters(request: Request) -> dict[str, Any]:
         "model_id": q.get("model_id") or None,
         "name": q.get("name") or None,
         "since_ms": parse_time_ms(q["since"], "since") if q.get("since") else None,
-        "limit": _limit(q.get("limit")),
+        "limit": limit_param(q.get("limit"), 1000, MAX_LIMIT),
     }
 
 

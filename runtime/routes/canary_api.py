@@ -20,6 +20,7 @@ from runtime.canary.replica import CanaryReplica
 from runtime.canary.report import VARIANTS, build_report
 from runtime.errors import Unavailable
 from runtime.routes.admin import admin_body
+from runtime.routes.exchange import limit_param
 from runtime.routes.sse import json_response
 from runtime.state import runtime_state
 
@@ -40,10 +41,8 @@ def _replica(request: Request) -> CanaryReplica[Any]:
 
 async def list_canaries(request: Request) -> Response:
     replica = _replica(request)
-    limit = int(request.query_params.get("limit", "50"))
-    states = await replica.store.history(
-        model=request.query_params.get("model"), limit=max(1, min(limit, 500))
-    )
+    limit = limit_param(request.query_params.get("limit"), 50, 500)
+    states = await replica.store.history(model=request.query_params.get("model"), limit=limit)
     return json_response({"canaries": [s.summary() for s in states]})
 
 

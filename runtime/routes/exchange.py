@@ -14,9 +14,16 @@ import orjson
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from runtime.errors import ClientClosedRequest, EmptyInput, InvalidJSON, PayloadTooLarge, UnsupportedMediaType
+from runtime.errors import (
+    BadRequest,
+    ClientClosedRequest,
+    EmptyInput,
+    InvalidJSON,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 
-__all__ = ["header", "read_json", "read_json_asgi", "send_json"]
+__all__ = ["header", "limit_param", "read_json", "read_json_asgi", "send_json"]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -84,3 +91,14 @@ async def send_json(send: Send, payload: Any, headers: Mapping[str, str], status
     raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+def limit_param(raw: str | None, default: int, maximum: int) -> int:
+    """A ``limit`` query parameter: an integer from 1 to ``maximum``, ``default`` when absent; else 400."""
+    try:
+        limit = int(raw) if raw else default
+    except ValueError as exc:
+        raise BadRequest("limit must be an integer", param="limit") from exc
+    if not 1 <= limit <= maximum:
+        raise BadRequest(f"limit must be between 1 and {maximum}", param="limit")
+    return limit

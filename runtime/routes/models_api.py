@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runtime.routes.admin import admin_body, blocking, registry_of, require_admin
+from runtime.routes.exchange import limit_param
 from runtime.routes.sse import json_response
 
 __all__ = ["routes"]
@@ -80,7 +81,7 @@ async def list_logged(request: Request) -> Response:
         q.get("name"),
         q.get("status"),
         None,
-        int(q.get("limit", "100")),
+        limit_param(q.get("limit"), 100, 10_000),
     )
     return json_response({"logged_models": [_dump(m) for m in models]})
 

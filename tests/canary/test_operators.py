@@ -140,6 +140,9 @@ def test_the_http_api_shows_canaries_and_answers_409_to_the_second_decision(
     with serve_app(create_app(Settings.from_env(environ={}, **values))) as url:
         cid = start(capsys, options)
         listed = httpx.get(url + "/api/canaries").json()["canaries"]
+        for bad in ("abc", "0", "-5"):  # a 400 naming the parameter, never a 500 or a silent clamp
+            refused = httpx.get(url + "/api/canaries", params={"limit": bad})
+            assert (refused.status_code, refused.json()["error"]["param"]) == (400, "limit")
         assert [(c["canary_id"], c["status"]) for c in listed] == [(cid, "running")]
         shown = httpx.get(f"{url}/api/canaries/{cid}").json()
         assert set(shown) == {"canary", "variants", "comparisons", "verdict", "audit"}

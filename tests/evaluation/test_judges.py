@@ -204,3 +204,41 @@ def test_verdict_parsing() -> None:
     assert JudgeConfig.parse_prices("") == (0.0, 0.0)
     with pytest.raises(ValueError, match="'input,output'"):
         JudgeConfig.parse_prices("0.15")
+
+
+def test_a_default_judge_prompt_is_registered_once_however_many_ask_at_once(
+    client: RegistryClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent first uses (rows of `evaluate run`, replicas, workers) make one version, not one each."""
+    import threading
+
+    from registry.errors import NotFound
+
+    prompts = [RegistryPrompts(client, ttl=0.0) for _ in range(4)]  # as four processes with their own cache
+    all_missed = threading.Barrier(4)  # asyncio.to_thread has at least five threads
+    load = client.load_prompt
+
+    def load_then_wait(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return load(*args, **kwargs)
+        except NotFound:
+            all_missed.wait(10)  # every one has found no prompt before any registers: the race, every time
+            raise
+
+    monkeypatch.setattr(client, "load_prompt", load_then_wait)
+
+    async def first_uses() -> list[str | None]:
+        loaded = await asyncio.gather(*(p.get("judge.correctness") for p in prompts))
+        return [prompt.uri for prompt in loaded]
+
+    assert asyncio.run(first_uses()) == ["prompts:/judge.correctness/1"] * 4
+    assert client.load_prompt("judge.correctness").version == 1
+
+
+def test_first_only_registration_refuses_a_prompt_that_has_a_version(client: RegistryClient) -> None:
+    from registry.errors import Conflict
+
+    client.register_prompt("greeting", "Hello {{name}}", first_only=True)
+    with pytest.raises(Conflict, match="already has a version"):
+        client.register_prompt("greeting", "Hi {{name}}", first_only=True)
+    assert client.register_prompt("greeting", "Hi {{name}}").version == 2  # a plain registration still adds
