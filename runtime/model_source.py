@@ -105,6 +105,9 @@ class AliasFollower:
             self._failed(f"cannot resolve {self.uri}: {exc.message}")
             return False
         if resolved.model.model_id == self.slot.current.info.model_id:
+            if self.slot.last_error is not None:  # the URI resolves to what is served again: nothing is wrong
+                log.info("%s points at the version being served again", self.uri)
+                self.slot.last_error = None
             return False
         try:
             fresh = await asyncio.to_thread(load_resolved, resolved, self.uri, self.executor)

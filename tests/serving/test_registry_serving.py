@@ -162,6 +162,26 @@ def test_a_version_that_fails_its_example_never_replaces_the_served_one(
         r = httpx.post(url + "/invocations", json=BODY)
         assert r.json()["output"][0]["content"][0]["text"] == "v1"
         assert r.headers["x-runtime-model-version"] == "1"
+        client.set_alias("support-bot", "champion", 1)  # pointed back at what is served: nothing is wrong
+        assert wait_until(lambda: not reported(), timeout=10)
+
+
+def test_an_alias_that_comes_back_clears_the_load_error(
+    settings: Settings, client: RegistryClient, tmp_path: Path
+) -> None:
+    client.register_model(f"models:/{log(client, tmp_path, 'v1')}", "support-bot")
+    client.set_alias("support-bot", "champion", 1)
+    with serve_app(create_app(settings.with_(model="models:/support-bot@champion"))) as url:
+
+        def ready() -> dict[str, object]:
+            body: dict[str, object] = httpx.get(url + "/ready").json()
+            return body
+
+        client.delete_alias("support-bot", "champion")
+        assert wait_until(lambda: "not found" in str(ready().get("last_load_error")), timeout=10)
+        client.set_alias("support-bot", "champion", 1)  # the same version as before
+        assert wait_until(lambda: "last_load_error" not in ready(), timeout=10)
+        assert httpx.post(url + "/invocations", json=BODY).json()["output"][0]["content"][0]["text"] == "v1"
 
 
 def test_logging_a_model_that_fails_its_example_marks_it_failed(
