@@ -9,6 +9,12 @@ champion):
 - each online-evaluation score: its pass rate when the scorer judged pass/fail, else its mean (higher is
   better); guarded when listed in ``guards``, or every score when ``guards`` is empty.
 
+Scores arrive after the requests they score (a judge may take seconds), often for one variant before the
+other, so a score the decision depends on (a guarded one, or the primary) must have ``min_requests`` samples
+in both variants before the verdict can be a promotion; one that is known in neither (a ``guards`` or
+``primary`` name) holds promotion back too. Missing evidence never promotes: such a canary stays undecided
+(and its maximum duration, if any, rolls it back), while a rollback on what has arrived happens at once.
+
 Outcomes come from the always-valid interval (see :mod:`runtime.canary.stats`), so looking at the report
 every second does not make a "better" or "worse" more likely by chance.
 """
@@ -152,10 +158,34 @@ def _comparisons(d: CanaryDefinition, a: Counters, b: Counters) -> list[dict[str
 
 
 def primary_metric(d: CanaryDefinition, a: Counters, b: Counters) -> str:
+    """``primary``, else the first score either variant has reported, else the error rate."""
     if d.primary:
         return d.primary
-    scores = sorted(_score_names(a) & _score_names(b))
+    scores = sorted(_score_names(a) | _score_names(b))
     return scores[0] if scores else ERROR_RATE
+
+
+def _is_score(metric: str) -> bool:
+    return metric not in (ERROR_RATE, LATENCY)
+
+
+def _decisive_scores(d: CanaryDefinition, a: Counters, b: Counters) -> list[str]:
+    """The scores a promotion depends on: the guarded ones and the primary one, reported yet or not."""
+    named = {name for name in d.guards if _is_score(name)}
+    scores = named if d.guards else _score_names(a) | _score_names(b)
+    primary = primary_metric(d, a, b)
+    return sorted(scores | {primary} if _is_score(primary) else scores)
+
+
+def _missing_scores(d: CanaryDefinition, a: Counters, b: Counters) -> list[str]:
+    """``lowercase 12 of 500 in the challenger`` for each decisive score short of ``min_requests``."""
+    missing = []
+    for name in _decisive_scores(d, a, b):
+        for variant, c in ((CHAMPION, a), (CHALLENGER, b)):
+            n = _int(c, f"score:{name}:n")
+            if n < d.min_requests:
+                missing.append(f"{name} {n} of {d.min_requests} in the {variant}")
+    return missing
 
 
 def _fmt(value: float, rate: bool, signed: bool = False) -> str:
@@ -178,13 +208,18 @@ def describe(row: Mapping[str, Any]) -> str:
     )
 
 
-def _verdict(d: CanaryDefinition, comparisons: list[dict[str, Any]], n_small: int) -> dict[str, str]:
+def _verdict(
+    d: CanaryDefinition, comparisons: list[dict[str, Any]], n_small: int, missing: list[str]
+) -> dict[str, str]:
     worse = [row for row in comparisons if row["guarded"] and row["outcome"] == "worse"]
     if worse:
         reason = "challenger is worse on " + "; ".join(describe(row) for row in worse)
         return {"verdict": "worse", "decision": "rollback", "reason": reason}
     if n_small < d.min_requests:
         reason = f"{n_small} of {d.min_requests} requests in the smaller variant; no guardrail crossed"
+        return {"verdict": "undecided", "decision": "continue", "reason": reason}
+    if missing:
+        reason = "waiting for scores: " + ", ".join(missing) + "; no guardrail crossed"
         return {"verdict": "undecided", "decision": "continue", "reason": reason}
     primary = next((row for row in comparisons if row["primary"]), None)
     if primary is None:
@@ -213,5 +248,5 @@ def build_report(state: CanaryState, counters: Mapping[str, Counters]) -> dict[s
         "canary": state.summary(),
         "variants": {CHAMPION: variant_summary(a), CHALLENGER: variant_summary(b)},
         "comparisons": comparisons,
-        "verdict": _verdict(d, comparisons, n_small),
+        "verdict": _verdict(d, comparisons, n_small, _missing_scores(d, a, b)),
     }

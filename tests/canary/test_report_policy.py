@@ -104,3 +104,79 @@ def test_nothing_is_decided_for_a_canary_that_is_no_longer_running() -> None:
     ended = state(Status.ROLLED_BACK, auto=True)
     report = build_report(ended, {"champion": counters(120), "challenger": counters(40, errors=30)})
     assert decide(ended, report, now_ms=0) is None
+
+
+# Scores arrive after the requests they score (an LLM judge takes seconds), so an automatic decision must
+# not take a score that has not reached both variants yet for a score that does not exist.
+
+
+def test_a_score_only_the_champion_has_reported_yet_holds_promotion_back() -> None:
+    a = counters(300, lowercase=(300, 300, 300, 300))
+    b = counters(300)  # the challenger's scores are still being judged
+    auto = state(auto=True)
+    report = build_report(auto, {"champion": a, "challenger": b})
+    assert report["verdict"]["verdict"] == "undecided" and report["verdict"]["decision"] == "continue"
+    assert "lowercase 0 of 100 in the challenger" in report["verdict"]["reason"]
+    assert decide(auto, report, now_ms=auto.definition.started_ms + 1) is None
+
+
+def test_scores_below_the_minimum_in_either_variant_hold_promotion_back() -> None:
+    a = counters(300, lowercase=(300, 300, 300, 300))
+    b = counters(300, lowercase=(20, 20, 20, 20))
+    report = build_report(state(auto=True), {"champion": a, "challenger": b})
+    assert report["verdict"]["decision"] == "continue"
+    assert "lowercase 20 of 100 in the challenger" in report["verdict"]["reason"]
+
+
+def test_once_every_score_has_enough_samples_in_both_variants_it_promotes_on_them() -> None:
+    a = counters(300, lowercase=(150, 150, 150, 150), helpful=(100, 80, 80, 80))
+    b = counters(300, lowercase=(100, 100, 100, 100), helpful=(100, 85, 85, 85))
+    report = build_report(state(auto=True), {"champion": a, "challenger": b})
+    assert report["verdict"]["verdict"] == "not_worse" and report["verdict"]["decision"] == "promote"
+    assert report["verdict"]["reason"].startswith("not worse on any guarded metric, primary equal or better")
+    assert "helpful" in report["verdict"]["reason"]  # the first score is the primary metric
+
+
+def test_a_bad_score_that_arrives_late_rolls_back_before_the_minimum() -> None:
+    a = counters(300, lowercase=(39, 39, 39, 39))
+    b = counters(300, lowercase=(51, 0, 0, 0))
+    auto = state(auto=True)
+    report = build_report(auto, {"champion": a, "challenger": b})
+    assert report["verdict"]["decision"] == "rollback"
+    assert report["verdict"]["reason"].startswith("challenger is worse on lowercase 0.0% vs 100.0%")
+    decision = decide(auto, report, now_ms=auto.definition.started_ms + 1)
+    assert decision is not None and decision.action == "rollback"
+
+
+def test_errors_still_roll_back_while_scores_are_pending() -> None:
+    a = counters(120, lowercase=(50, 50, 50, 50))
+    b = counters(40, errors=30)
+    report = build_report(state(auto=True), {"champion": a, "challenger": b})
+    assert report["verdict"]["decision"] == "rollback" and "error_rate" in report["verdict"]["reason"]
+
+
+def test_a_guarded_score_that_never_arrives_is_never_promoted_and_max_duration_rolls_back() -> None:
+    timed = state(auto=True, guards=("helpful",), max_duration_s=60)
+    report = build_report(timed, {"champion": counters(300), "challenger": counters(300)})
+    assert report["verdict"]["decision"] == "continue"
+    assert "helpful 0 of 100 in the champion" in report["verdict"]["reason"]
+    assert decide(timed, report, now_ms=timed.definition.started_ms + 59_000) is None
+    decision = decide(timed, report, now_ms=timed.definition.started_ms + 61_000)
+    assert decision is not None and decision.action == "rollback" and "max duration" in decision.reason
+    assert "helpful 0 of 100" in decision.reason
+
+
+def test_a_primary_score_that_has_not_reached_the_challenger_holds_promotion_back() -> None:
+    a = counters(300, helpful=(200, 150, 150, 150))
+    b = counters(300)
+    report = build_report(
+        state(auto=True, primary="helpful", guards=("latency",)), {"champion": a, "challenger": b}
+    )
+    assert report["verdict"]["decision"] == "continue" and "helpful" in report["verdict"]["reason"]
+
+
+def test_a_score_neither_guarded_nor_primary_does_not_hold_promotion_back() -> None:
+    a = counters(300, lowercase=(300, 300, 300, 300))
+    d = state(auto=True, guards=("latency",), primary="error_rate")
+    report = build_report(d, {"champion": a, "challenger": counters(300)})
+    assert report["verdict"]["decision"] == "promote" and "error_rate" in report["verdict"]["reason"]
