@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
             "prompts": prompts,
         },
     )
-    canary = attach_canary(state, slot, registry, executor, evaluation.hooks)
+    canary = attach_canary(state, slot, registry, executor, evaluation.hooks, evaluation.board.names)
 
     state.checks["prompt_notifications"] = prompts.readiness
 

@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import Executor
 
 from registry.client import RegistryClient
@@ -60,8 +60,10 @@ def attach_canary(
     registry: RegistryClient,
     executor: Executor,
     score_hooks: list[Callable[[Assessment], None]],
+    expected_scores: Callable[[], Collection[str]] = tuple,
 ) -> CanaryReplica[LoadedAgent] | None:
-    """Join canaries to this app when it can take part; None when it cannot (no Redis, not by name)."""
+    """Join canaries to this app when it can take part; None when it cannot (no Redis, not by name).
+    ``expected_scores``: the scorers in force on this server, which an automatic promotion waits for."""
     settings, service = state.settings, state.service
     name = served_model_name(settings.model)
     if not settings.redis_url or name is None:
@@ -92,6 +94,7 @@ def attach_canary(
         stale_after=settings.canary_stale_after,
         allow_force=settings.canary_force_header,
         buffer_limit=settings.canary_buffer,
+        expected_scores=expected_scores,
     )
     service.telemetry = CompositeTelemetry(service.telemetry, replica.recorder)
     score_hooks.append(assessment_hook(replica.recorder))

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Generic, TypeVar
 
 from runtime.canary.control import CanaryControl
@@ -52,10 +52,12 @@ class CanaryReplica(Generic[A]):
         allow_force: bool = False,
         buffer_limit: int = 100_000,
         decide_interval: float = 1.0,
+        expected_scores: Callable[[], Collection[str]] = tuple,
     ) -> None:
         self.control = control
         self.store: CanaryStore = control.store
         self.model = model
+        self.expected_scores = expected_scores  # the scores this replica's scorers report (see build_report)
         self.champion = champion
         self.load = load
         self.install = install
@@ -185,7 +187,8 @@ class CanaryReplica(Generic[A]):
         if not (d.auto or d.max_duration_s) or time.monotonic() - self._decided_at < self.decide_interval:
             return
         self._decided_at = time.monotonic()
-        report = build_report(state, await self.store.counters(d.canary_id, VARIANTS))
+        counters = await self.store.counters(d.canary_id, VARIANTS)
+        report = build_report(state, counters, self.expected_scores())
         decision = decide(state, report, now_ms())
         if decision is None:
             return

@@ -21,7 +21,7 @@ every second does not make a "better" or "worse" more likely by chance.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from runtime.canary import stats
@@ -169,18 +169,19 @@ def _is_score(metric: str) -> bool:
     return metric not in (ERROR_RATE, LATENCY)
 
 
-def _decisive_scores(d: CanaryDefinition, a: Counters, b: Counters) -> list[str]:
-    """The scores a promotion depends on: the guarded ones and the primary one, reported yet or not."""
+def _decisive_scores(d: CanaryDefinition, a: Counters, b: Counters, expected: Collection[str]) -> list[str]:
+    """The scores a promotion depends on: the guarded ones (every score the replica's scorers will report,
+    ``expected``, when none is named) and the primary one, reported yet or not."""
     named = {name for name in d.guards if _is_score(name)}
-    scores = named if d.guards else _score_names(a) | _score_names(b)
+    scores = named if d.guards else _score_names(a) | _score_names(b) | set(expected)
     primary = primary_metric(d, a, b)
     return sorted(scores | {primary} if _is_score(primary) else scores)
 
 
-def _missing_scores(d: CanaryDefinition, a: Counters, b: Counters) -> list[str]:
+def _missing_scores(d: CanaryDefinition, a: Counters, b: Counters, expected: Collection[str]) -> list[str]:
     """``lowercase 12 of 500 in the challenger`` for each decisive score short of ``min_requests``."""
     missing = []
-    for name in _decisive_scores(d, a, b):
+    for name in _decisive_scores(d, a, b, expected):
         for variant, c in ((CHAMPION, a), (CHALLENGER, b)):
             n = _int(c, f"score:{name}:n")
             if n < d.min_requests:
@@ -239,7 +240,11 @@ def _verdict(
     return {"verdict": "undecided", "decision": "continue", "reason": reason}
 
 
-def build_report(state: CanaryState, counters: Mapping[str, Counters]) -> dict[str, Any]:
+def build_report(
+    state: CanaryState, counters: Mapping[str, Counters], expected_scores: Collection[str] = ()
+) -> dict[str, Any]:
+    """``expected_scores``: the scores the deciding replica's scorers will report for these models, so a
+    promotion waits for them even before the first one arrives."""
     d = state.definition
     a, b = counters.get(CHAMPION, {}), counters.get(CHALLENGER, {})
     comparisons = _comparisons(d, a, b)
@@ -248,5 +253,5 @@ def build_report(state: CanaryState, counters: Mapping[str, Counters]) -> dict[s
         "canary": state.summary(),
         "variants": {CHAMPION: variant_summary(a), CHALLENGER: variant_summary(b)},
         "comparisons": comparisons,
-        "verdict": _verdict(d, comparisons, n_small, _missing_scores(d, a, b)),
+        "verdict": _verdict(d, comparisons, n_small, _missing_scores(d, a, b, expected_scores)),
     }

@@ -120,6 +120,11 @@ class AttachmentBoard:
     def update(self, model_id: str, attachments: list[Attachment]) -> None:
         self.by_model[model_id] = tuple(attachments)
 
+    def names(self) -> set[str]:
+        """Every scorer sampling here, static or attached to a model this server has served."""
+        every = (*self.static, *(a for found in self.by_model.values() for a in found))
+        return {a.name for a in every if a.rate > 0.0}
+
 
 class AttachmentWatcher:
     def __init__(self, board: AttachmentBoard, client: RegistryClient, interval: float = 10.0) -> None:

@@ -180,3 +180,20 @@ def test_a_score_neither_guarded_nor_primary_does_not_hold_promotion_back() -> N
     d = state(auto=True, guards=("latency",), primary="error_rate")
     report = build_report(d, {"champion": a, "challenger": counters(300)})
     assert report["verdict"]["decision"] == "promote" and "error_rate" in report["verdict"]["reason"]
+
+
+def test_a_scorer_in_force_holds_promotion_back_before_its_first_score_arrives() -> None:
+    """No score has reached either variant yet, but the deciding replica has a scorer: it waits for it."""
+    auto = state(auto=True)
+    both = {"champion": counters(300), "challenger": counters(300)}
+    assert build_report(auto, both)["verdict"]["decision"] == "promote"  # no scorer anywhere: errors decide
+    waiting = build_report(auto, both, expected_scores={"lowercase"})
+    assert waiting["verdict"]["decision"] == "continue"
+    assert "lowercase 0 of 100 in the champion" in waiting["verdict"]["reason"]
+    scored = {
+        "champion": counters(300, lowercase=(150, 150, 150, 150)),
+        "challenger": counters(300, lowercase=(120, 120, 120, 120)),
+    }
+    assert build_report(auto, scored, expected_scores={"lowercase"})["verdict"]["decision"] == "promote"
+    named = state(auto=True, guards=("error_rate",))  # --guard names what decides: a scorer is not waited for
+    assert build_report(named, both, expected_scores={"lowercase"})["verdict"]["decision"] == "promote"
