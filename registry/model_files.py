@@ -5,17 +5,22 @@
     models/<model_id>/
         model.json           manifest: which file is the agent, where the rest is (read by the runtime loader)
         <code file>          the agent's code file, under its own name
-        code/<dir>/...       extra code paths, each under its own directory name (added to sys.path)
+        code/<name>          extra code paths (folders or files), each under its own name
         <config file>        optional agent config, under its own name
         requirements.txt     optional
         input_example.json   optional, used to check that the model answers before it is READY
 
 The manifest is plain JSON rather than MLflow's ``MLmodel`` YAML: MLflow folders are imported, not imitated.
+Its ``sys_path`` lists the folders the loader puts on ``sys.path``: ``code/`` itself, as MLflow does (so
+``code_paths=["lib/helpers"]`` gives ``import helpers``), then each code path folder that is not a package (a
+plain folder of modules, whose modules were imported by their own names before ``code/`` was added). Models
+logged before ``sys_path`` existed had each code path put on ``sys.path`` itself, and still load that way.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -44,15 +49,16 @@ _RESERVED = {MANIFEST_FILE, CODE_DIR, REQUIREMENTS_FILE, INPUT_EXAMPLE_FILE}
 GIT_TIMEOUT_S = 5.0
 
 
-def _existing(path: Path | str, what: str, *, directory: bool) -> Path:
+def _existing(path: Path | str, what: str, *, directory: bool | None) -> Path:
+    """``path`` made absolute, once it exists and is a directory (True), a file (False) or either (None)."""
     resolved = Path(path).expanduser()
     if not resolved.exists():
         raise NotFound(f"{what} {str(path)!r} does not exist")
     if directory and not resolved.is_dir():
         raise InvalidArgument(f"{what} {str(path)!r} is not a directory")
-    if not directory and not resolved.is_file():
+    if directory is False and not resolved.is_file():
         raise InvalidArgument(f"{what} {str(path)!r} is not a file")
-    return resolved.absolute()
+    return Path(os.path.abspath(resolved))  # normalised, not resolved: a symlinked folder keeps its name
 
 
 @dataclass(frozen=True)
@@ -78,10 +84,10 @@ class ModelFiles:
         code_file = _existing(code, "code file", directory=False)
         if code_file.suffix != ".py":
             raise InvalidArgument(f"code file {str(code)!r} must be a .py file")
-        dirs = [_existing(p, "code path", directory=True) for p in code_paths]
-        names = [d.name for d in dirs]
+        sources = [_existing(p, "code path", directory=None) for p in code_paths]
+        names = [s.name for s in sources]
         if len(set(names)) != len(names):
-            raise InvalidArgument(f"code paths must have distinct directory names, got {names}")
+            raise InvalidArgument(f"code paths must have distinct names, got {names}")
         config_file = _existing(config, "config file", directory=False) if config is not None else None
         if config_file is not None and config_file.name in _RESERVED | {code_file.name}:
             raise InvalidArgument(f"config file name {config_file.name!r} clashes with the model layout")
@@ -90,17 +96,25 @@ class ModelFiles:
                 json.dumps(input_example)
             except (TypeError, ValueError) as exc:
                 raise InvalidArgument(f"input_example is not JSON-serializable: {exc}") from exc
-        return cls(code_file, dirs, config_file, _requirements(requirements), input_example)
+        return cls(code_file, sources, config_file, _requirements(requirements), input_example)
 
     def stage(self, destination: Path, manifest: Mapping[str, Any]) -> None:
         """Lay the model out in ``destination`` (a fresh directory) and write its manifest last."""
         destination.mkdir(parents=True, exist_ok=True)
         shutil.copy2(self.code, destination / self.code.name)
-        entries: dict[str, Any] = {"code": self.code.name, "code_paths": [], "config": None}
-        for directory in self.code_paths:
-            target = destination / CODE_DIR / directory.name
-            shutil.copytree(directory, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            entries["code_paths"].append(f"{CODE_DIR}/{directory.name}")
+        entries: dict[str, Any] = {"code": self.code.name, "code_paths": [], "sys_path": [], "config": None}
+        if self.code_paths:
+            entries["sys_path"].append(CODE_DIR)
+        for source in self.code_paths:
+            target = destination / CODE_DIR / source.name
+            entries["code_paths"].append(f"{CODE_DIR}/{source.name}")
+            if source.is_file():
+                target.parent.mkdir(exist_ok=True)
+                shutil.copy2(source, target)
+                continue
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            if not (source / "__init__.py").is_file():
+                entries["sys_path"].append(f"{CODE_DIR}/{source.name}")
         if self.config is not None:
             shutil.copy2(self.config, destination / self.config.name)
             entries["config"] = self.config.name

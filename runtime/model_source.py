@@ -13,19 +13,31 @@ import asyncio
 import contextlib
 import logging
 from concurrent.futures import Executor
+from pathlib import Path
 
+from registry.artifacts import LocalArtifactRepository
 from registry.client import RegistryClient, ResolvedModel
-from registry.errors import RegistryError
+from registry.errors import RegistryError, StoreUnavailable
+from registry.store import SqlStore
 from registry.uris import ModelAliasURI, ModelLatestURI, parse_model_uri
 from runtime.agents.factory import build_runner
 from runtime.agents.loader import load_agent
 from runtime.agents.validate import answer_example, input_example
 from runtime.config import Settings
-from runtime.errors import AgentLoadError, NotFound, RuntimeErrorBase
+from runtime.errors import AgentLoadError, NotFound, RuntimeErrorBase, Unavailable
+from runtime.observability.lazy_store import LazyStore
 from runtime.protocol.call import ModelInfo
 from runtime.serving import AgentSlot, LoadedAgent
 
-__all__ = ["AliasFollower", "is_moving_uri", "load_checked", "load_model_uri", "load_resolved"]
+__all__ = [
+    "AliasFollower",
+    "check_store_url",
+    "is_moving_uri",
+    "load_checked",
+    "load_model_uri",
+    "load_resolved",
+    "registry_client",
+]
 
 log = logging.getLogger("runtime.models")
 
@@ -34,8 +46,55 @@ def is_moving_uri(uri: str) -> bool:
     return uri.startswith("models:/") and isinstance(parse_model_uri(uri), ModelAliasURI | ModelLatestURI)
 
 
+STORE_HINT = "check that the store runs and that --store-url / RUNTIME_STORE_URL names it"
+
+
+def check_store_url(settings: Settings) -> None:
+    """Raise ``InvalidArgument`` now when the store URL can never work (malformed, or a database other than
+    SQLite and PostgreSQL): a start-up error, however the store is used later. Connects to nothing."""
+    SqlStore(settings.resolved_store_url, upgrade=False).close()
+
+
 def registry_client(settings: Settings) -> RegistryClient:
-    return RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root)
+    """The registry of a server or of ``runtime worker``, which start even when the store does not answer.
+
+    The store being down degrades traces, prompts, scoring and the registry API, never requests (README,
+    Many replicas), also when it is down at start-up: the client then opens the store once it answers, and
+    until it does every use raises ``StoreUnavailable`` as it would had the store gone down later. A store
+    URL that can never work raises ``InvalidArgument``; serving a ``models:/`` URI needs the store at once
+    (:func:`load_model_uri`).
+    """
+    try:
+        return RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root)
+    except StoreUnavailable as exc:
+        log.warning("%s; starting without the store, opened once it answers (%s)", exc.message, STORE_HINT)
+        return _StoreOnceItAnswers(settings.resolved_store_url, settings.resolved_artifact_root)
+
+
+class _StoreOnceItAnswers(RegistryClient):
+    """A registry client whose store did not answer at start-up: it opens it on use and keeps it once open
+    (:class:`~runtime.observability.lazy_store.LazyStore`: one attempt per second while it does not answer);
+    until then a use raises ``StoreUnavailable``, as when the store goes down under a running server."""
+
+    def __init__(self, store_url: str, artifact_root: str) -> None:
+        # Not RegistryClient.__init__, which opens the store at once; the rest is what it sets.
+        self.store_url = store_url
+        self.artifacts = LocalArtifactRepository(Path(artifact_root))
+        self._lazy = LazyStore(store_url, what="store")
+
+    @property
+    def store(self) -> SqlStore:
+        try:
+            return self._lazy.get()
+        except Unavailable as exc:
+            raise StoreUnavailable(exc.message) from exc
+
+    @store.setter
+    def store(self, store: SqlStore) -> None:
+        raise AttributeError("the store of this client opens itself")
+
+    def close(self) -> None:
+        self._lazy.close()
 
 
 def _resolve(client: RegistryClient, uri: str) -> ResolvedModel:
@@ -62,7 +121,11 @@ def load_resolved(resolved: ResolvedModel, uri: str, executor: Executor | None =
 
 
 def load_model_uri(uri: str, settings: Settings, executor: Executor | None = None) -> LoadedAgent:
-    with registry_client(settings) as client:
+    try:
+        client = RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root)
+    except StoreUnavailable as exc:
+        raise AgentLoadError(f"cannot resolve {uri}: {exc.message}; {STORE_HINT}") from exc
+    with client:
         resolved = _resolve(client, uri)
     return load_resolved(resolved, uri, executor)
 

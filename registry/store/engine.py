@@ -60,7 +60,13 @@ def _sqlite_engine(url: str) -> Engine:
     if database in (None, "", ":memory:"):
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InvalidArgument(
+                f"cannot create the folder of the SQLite store {str(folder)!r}: {error.strerror}"
+            ) from error
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
@@ -92,17 +98,21 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            backend = make_url(url).get_backend_name()
-        except exc.ArgumentError as error:
+            parsed = make_url(url)
+        except (exc.ArgumentError, ValueError) as error:  # ValueError: a port that is not a number
             raise InvalidArgument(f"invalid store URL {url!r}") from error
-        if backend == "sqlite":
-            self.engine = _sqlite_engine(url)
-        elif backend == "postgresql":
-            self.engine = create_engine(url, pool_pre_ping=True)
-        else:
-            raise InvalidArgument(
-                f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql+psycopg://..."
+        backend = parsed.get_backend_name()
+        unsupported = f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}"
+        if backend not in ("sqlite", "postgresql"):
+            raise InvalidArgument(f"{unsupported}: use sqlite:///PATH or postgresql+psycopg://...")
+        try:
+            self.engine = (
+                _sqlite_engine(url) if backend == "sqlite" else create_engine(url, pool_pre_ping=True)
             )
+        except (exc.NoSuchModuleError, ImportError) as error:  # a driver that is not installed
+            raise InvalidArgument(
+                f"{unsupported} ({_first_line(error)}): use sqlite:///PATH or postgresql+psycopg://..."
+            ) from error
         self.dialect = backend
 
     @property

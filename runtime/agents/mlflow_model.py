@@ -98,7 +98,10 @@ def import_mlflow_model(
         code,
         name,
         tags=tags,
-        code_paths=[p for p in code_dir.iterdir() if p.is_dir()] if code_dir.is_dir() else [],
+        # MLflow copies each code path (folder or file) into code/ and puts code/ on sys.path: so do we.
+        code_paths=sorted(p for p in code_dir.iterdir() if p.name != "__pycache__")
+        if code_dir.is_dir()
+        else [],
         requirements=requirements if requirements.is_file() else None,
         input_example=example,
         prompts=prompts,

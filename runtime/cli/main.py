@@ -2,7 +2,9 @@
 
 Each command group lives in its own module exposing ``add_parser(subparsers)``; the parser it adds sets
 ``func`` (a callable taking the parsed namespace and returning an exit code). Exit codes: 0 success,
-1 failure, 2 usage error (argparse's own convention).
+1 failure, 2 usage error (argparse's own convention). A runtime or registry error that reaches this point
+(a store that cannot be opened when ``runtime serve`` or ``runtime worker`` starts, say) is printed as the
+one ``error: ...`` line every command prints, never as a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from registry.errors import RegistryError
 from runtime.errors import RuntimeErrorBase
 
 __all__ = ["main"]
@@ -49,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except RuntimeErrorBase as exc:
+    except (RuntimeErrorBase, RegistryError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     from runtime.app import create_app
     from runtime.loading import load_target
+    from runtime.model_source import check_store_url
 
     explicit = _explicit(args)
     settings = Settings.from_env(**explicit)
@@ -110,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeErrorBase as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
+    # A store URL that can never work stops the start here, in the parent of any --workers. A store that does
+    # not answer stops it only for a models:/ target, which it must resolve (above): a file or folder is
+    # served without it until it answers (traces dropped and counted). Registry errors reach main's one line.
+    check_store_url(settings)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

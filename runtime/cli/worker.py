@@ -5,12 +5,19 @@ A worker loads the same scorers file as the servers (``--scorers``; the built-in
 writes assessments to the store, exports its ``gen_ai.evaluation.result`` spans there too (and over OTLP
 when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set), and feeds every score to the canary counters in Redis.
 SIGTERM or Ctrl-C: stop taking jobs, finish those in hand, exit 0.
+
+Started before Redis answers, it waits for it as a running worker does when Redis goes away ("Redis error,
+retrying in 1 s", then on): a worker belongs to a fleet that comes up in any order (Celery's workers retry
+the broker at start-up too). A store that does not answer does not stop it either: jobs stay pending until
+they can be stored. What waiting cannot fix stops it with one ``error:`` line: a malformed Redis or store
+URL (exit 2), credentials Redis refuses or a stream key of another type (exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -21,6 +28,7 @@ from runtime.cli.common import configure_logging
 from runtime.config import Settings
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
     from opentelemetry.sdk.trace import TracerProvider
 
     from runtime.observability.lazy_store import LazyStore
@@ -74,6 +82,25 @@ def _tracing(settings: Settings) -> tuple[TracerProvider, LazyStore]:
     return provider, store
 
 
+async def _redis_answers(client: aioredis.Redis, stop: asyncio.Event) -> bool:
+    """Wait until Redis answers a PING, retrying every second with a warning, as ``StreamWorker.run`` does;
+    False when told to stop first. Credentials Redis refuses are no outage: that raises."""
+    from redis.exceptions import AuthenticationError, RedisError
+
+    while not stop.is_set():
+        try:
+            await client.ping()
+        except AuthenticationError:
+            raise
+        except (RedisError, OSError) as exc:
+            log.warning("Redis error, retrying in 1 s: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        else:
+            return True
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_level)
@@ -84,18 +111,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from registry.client import RegistryClient
+    import redis.asyncio as aioredis
+    from redis.exceptions import AuthenticationError, RedisError
+
     from runtime.canary.scores import score_feed
     from runtime.evaluation.catalog import ScorerCatalog
     from runtime.evaluation.online import build_engine
     from runtime.evaluation.stream_worker import StreamWorker, default_consumer_name
+    from runtime.model_source import registry_client
 
     try:
         catalog = ScorerCatalog.from_file(settings.scorers or None)
     except Exception as exc:
         print(f"error: cannot load scorers: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    client = RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root)
+    client = registry_client(settings)  # a malformed store URL raises; one that does not answer is waited for
+    try:
+        probe = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
+    except ValueError as exc:
+        client.close()
+        print(f"error: invalid Redis URL (--redis-url or RUNTIME_REDIS_URL): {exc}", file=sys.stderr)
+        return 2
     provider, store = _tracing(settings) if settings.tracing else (None, None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,6 +139,13 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     consumer = args.consumer or default_consumer_name()
     try:
+        try:
+            answered = await _redis_answers(probe, stop)
+        finally:
+            await probe.aclose()
+        if not answered:
+            log.info("worker %s stopped before Redis answered", consumer)
+            return 0
         # Scores feed the canary counters in Redis too: with the stream, workers are where scores appear.
         async with score_feed(settings.redis_url, settings.canary_prefix, f"worker:{consumer}") as to_canary:
             engine = build_engine(
@@ -123,6 +166,12 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 max_deliveries=args.max_deliveries,
             )
             await worker.run(stop, drain_timeout=settings.grace_period)
+    except AuthenticationError as exc:
+        print(f"error: Redis refused the credentials in the Redis URL: {exc}", file=sys.stderr)
+        return 1
+    except RedisError as exc:  # only what its own retry loop does not cover: setting up the consumer group
+        print(f"error: Redis: {exc}", file=sys.stderr)
+        return 1
     finally:
         if provider is not None:
             await asyncio.to_thread(provider.shutdown)

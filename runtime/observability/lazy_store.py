@@ -23,8 +23,9 @@ __all__ = ["LazyStore"]
 
 
 class LazyStore:
-    def __init__(self, url: str, *, retry_after: float = 1.0) -> None:
+    def __init__(self, url: str, *, retry_after: float = 1.0, what: str = "trace store") -> None:
         self.url = url
+        self.what = what  # in its error messages
         self._retry_after = retry_after
         self._store: SqlStore | None = None
         self._failed_at: float | None = None
@@ -41,10 +42,10 @@ class LazyStore:
             if self._store is not None:
                 return self._store
             if self._closed:
-                raise Unavailable("the trace store is closed")
+                raise Unavailable(f"the {self.what} is closed")
             now = time.monotonic()
             if self._failed_at is not None and now - self._failed_at < self._retry_after:
-                raise Unavailable(f"the trace store is unavailable: {self._failure}", retry_after=1)
+                raise Unavailable(f"the {self.what} is unavailable: {self._failure}", retry_after=1)
             try:
                 from registry.store import SqlStore
 
@@ -52,7 +53,7 @@ class LazyStore:
             except Exception as exc:
                 self._failed_at = now
                 self._failure = getattr(exc, "message", None) or type(exc).__name__
-                raise Unavailable(f"the trace store is unavailable: {self._failure}", retry_after=1) from exc
+                raise Unavailable(f"the {self.what} is unavailable: {self._failure}", retry_after=1) from exc
             self._failed_at = None
             return self._store
 

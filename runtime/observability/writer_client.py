@@ -423,8 +423,14 @@ class ProcessWriter:
             proc.wait()
 
 
+# The server's ``sys.path`` before any agent was loaded: agent folders stay on it for the process's life
+# (as in MLflow), first, and a helper module of an agent named like a standard one (``json.py``) must not
+# replace that module in the writer, which imports only the store.
+_SERVER_PATH = tuple(p for p in sys.path if p)
+
+
 def _child_environ() -> dict[str, str]:
-    """The server's environment, with its ``sys.path`` as ``PYTHONPATH``: the writer imports what it can."""
+    """The server's environment, with its ``sys.path`` (without agents' folders) as ``PYTHONPATH``."""
     environ = dict(os.environ)
-    environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    environ["PYTHONPATH"] = os.pathsep.join(_SERVER_PATH)
     return environ

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from registry.store import SqlStore
+from tests.conftest_db import pg_admin_url
 from tests.servers import ROOT, ServeProcess, free_port, wait_until
 
 SLOW_STREAM = """
@@ -62,6 +68,92 @@ def test_serve_fails_fast_with_one_clear_line(tmp_path: Path, source: str | None
     assert lines[0].startswith("error: ")
     assert message in lines[0]
     assert "Uvicorn running" not in result.stderr + result.stdout
+
+
+def _pg_url(database: str, port: int | None = None) -> str:
+    url = make_url(pg_admin_url()).set(database=database)
+    return (url if port is None else url.set(port=port)).render_as_string(hide_password=False)
+
+
+def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
+    url = make_url(pg_admin_url()).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("target", "store", "code", "message"),
+    [
+        # Nothing listens on the port: the store resolves a models:/ target, so it must answer.
+        ("models:/echo@champion", "unreachable", 1, "cannot resolve models:/echo@champion: "),
+        ("models:/echo@champion", "missing database", 1, "does not exist); check that the store runs"),
+        # A URL that can never work stops any target, the parent of --workers too, without its password.
+        ("examples/echo_agent.py", "mysql://u:secret@db/x", 2, "unsupported store URL 'mysql://u:***@db/x'"),
+        ("examples/echo_agent.py --workers 2", "mysql://x", 2, "use sqlite:///PATH or postgresql+psycopg"),
+        ("examples/echo_agent.py", "postgresql+nodriver://db/x", 2, "unsupported store URL"),
+        ("examples/echo_agent.py", "sqlite below a file", 2, "cannot create the folder of the SQLite store"),
+    ],
+)
+def test_a_store_that_cannot_serve_the_target_stops_serve_with_one_line(
+    tmp_path: Path, target: str, store: str, code: int, message: str
+) -> None:
+    if store == "sqlite below a file":
+        (tmp_path / "a-file").write_text("")
+        store = f"sqlite:///{tmp_path / 'a-file' / 'runtime.db'}"
+    elif store == "unreachable":
+        store = _pg_url("runtime", port=free_port())
+    elif store == "missing database":
+        store = _pg_url(f"runtime_test_missing_{uuid.uuid4().hex[:10]}")
+    result = run_serve(*target.split(), "--store-url", store)
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "secret" not in result.stderr
+    assert "Uvicorn running" not in result.stderr + result.stdout
+
+
+def _dropped_for_store_errors(url: str) -> int:
+    text = httpx.get(url + "/metrics", timeout=5).text
+    found = re.search(r'^runtime_trace_spans_dropped_total\{reason="store_error"\} (\S+)$', text, re.M)
+    return int(float(found.group(1))) if found else 0
+
+
+@pytest.mark.postgres
+def test_a_file_is_served_while_its_store_does_not_answer_and_uses_it_once_it_does(tmp_path: Path) -> None:
+    """README: the store being down degrades traces and the registry API, never requests, also at start-up.
+    The store is a PostgreSQL database that does not exist yet; it is created while the server runs."""
+    name = f"runtime_test_late_{uuid.uuid4().hex[:10]}"
+    env = {"RUNTIME_HOME": str(tmp_path / "home")}
+    try:
+        with ServeProcess(["examples/echo_agent.py", "--store-url", _pg_url(name)], env=env) as server:
+            server.wait_ready()
+            r = httpx.post(server.url + "/v1/responses", json={"input": "served anyway"}, timeout=10)
+            assert r.status_code == 200
+            assert r.json()["output"][0]["content"][0]["text"] == "served anyway"
+            assert wait_until(lambda: _dropped_for_store_errors(server.url) == 1, timeout=15)
+            down = httpx.get(server.url + "/api/models", timeout=10)
+            assert (down.status_code, down.json()["error"]["code"]) == (503, "store_unavailable")
+            output = server.output()
+            assert f'database "{name}" does not exist' in output
+            assert "starting without the store, opened once it answers" in output
+
+            with _pg_admin() as admin:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            assert wait_until(
+                lambda: httpx.get(server.url + "/api/models", timeout=10).status_code == 200, timeout=15
+            )
+            r = httpx.post(server.url + "/v1/responses", json={"input": "now stored"}, timeout=10)
+            trace_id = r.headers["x-runtime-trace-id"]
+            assert wait_until(
+                lambda: httpx.get(f"{server.url}/api/traces/{trace_id}", timeout=10).status_code == 200,
+                timeout=15,
+            ), server.output()
+            assert server.terminate(timeout=30) == 0
+            assert "Traceback" not in server.output()
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_sigterm_lets_an_inflight_stream_finish_then_exits_zero(tmp_path: Path) -> None:

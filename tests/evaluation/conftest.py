@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from registry.client import RegistryClient
 from registry.entities import TraceRecord, new_trace_id
@@ -41,15 +39,6 @@ def stored_trace(client: RegistryClient, **kw: Any) -> str:
     trace_id = new_trace_id()
     client.log_traces([TraceRecord(trace_id=trace_id, start_time_ns=1, latency_ms=120.0, ttft_ms=40.0, **kw)])
     return trace_id
-
-
-@pytest.fixture
-def stream() -> Iterator[str]:
-    """A Redis Stream name no other test (or engineer's test run) uses; deleted afterwards."""
-    name = f"test:scoring:{uuid.uuid4().hex}"
-    yield name
-    with redis.Redis.from_url(REDIS_URL) as r:
-        r.delete(name, f"{name}:dead")
 
 
 def write_scorers(path: Path, body: str) -> Path:
