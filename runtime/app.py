@@ -30,7 +30,7 @@ from runtime.evaluation.online import OnlineEvaluation, build_online_evaluation
 from runtime.front import AgentHandler, Front
 from runtime.ids import hex_id
 from runtime.loading import load_target
-from runtime.model_source import AliasFollower, is_moving_uri, registry_client
+from runtime.model_source import AliasFollower, is_moving_uri, registry_client, store_readiness
 from runtime.observability.autotrace import instrument_openai, uninstrument_openai
 from runtime.observability.llm_observer import LLMSpanObserver
 from runtime.observability.prometheus import CallbackMetric
@@ -100,6 +100,9 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
     canary = attach_canary(state, slot, registry, executor, evaluation.hooks, evaluation.board.names)
 
     state.checks["prompt_notifications"] = prompts.readiness
+    store_check = store_readiness(registry)
+    if store_check is not None:
+        state.checks["store"] = store_check
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

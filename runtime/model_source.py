@@ -28,6 +28,7 @@ from runtime.errors import AgentLoadError, NotFound, RuntimeErrorBase, Unavailab
 from runtime.observability.lazy_store import LazyStore
 from runtime.protocol.call import ModelInfo
 from runtime.serving import AgentSlot, LoadedAgent
+from runtime.state import Degraded, ReadinessCheck
 
 __all__ = [
     "AliasFollower",
@@ -37,6 +38,7 @@ __all__ = [
     "load_model_uri",
     "load_resolved",
     "registry_client",
+    "store_readiness",
 ]
 
 log = logging.getLogger("runtime.models")
@@ -95,6 +97,24 @@ class _StoreOnceItAnswers(RegistryClient):
 
     def close(self) -> None:
         self._lazy.close()
+
+
+def store_readiness(client: RegistryClient) -> ReadinessCheck | None:
+    """A ``/ready`` check for a client whose store did not answer at start-up: ``degraded`` until it does
+    (one connection attempt a second at most, off the event loop), nothing once it has; None for a client
+    whose store opened at start-up."""
+    if not isinstance(client, _StoreOnceItAnswers):
+        return None
+    lazy = client
+
+    async def check() -> str | None:
+        try:
+            await asyncio.to_thread(lambda: lazy.store)
+        except StoreUnavailable as exc:
+            return Degraded(f"{exc.message}: traces are dropped and /api/* answers 503 until it answers")
+        return None
+
+    return check
 
 
 def _resolve(client: RegistryClient, uri: str) -> ResolvedModel:

@@ -137,12 +137,15 @@ def test_a_file_is_served_while_its_store_does_not_answer_and_uses_it_once_it_do
             output = server.output()
             assert f'database "{name}" does not exist' in output
             assert "starting without the store, opened once it answers" in output
+            ready = httpx.get(server.url + "/ready", timeout=10).json()
+            assert (ready["status"], sorted(ready["degraded"])) == ("degraded", ["store"])
 
             with _pg_admin() as admin:
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             assert wait_until(
                 lambda: httpx.get(server.url + "/api/models", timeout=10).status_code == 200, timeout=15
             )
+            assert httpx.get(server.url + "/ready", timeout=10).json()["status"] == "ready"
             r = httpx.post(server.url + "/v1/responses", json={"input": "now stored"}, timeout=10)
             trace_id = r.headers["x-runtime-trace-id"]
             assert wait_until(
