@@ -84,6 +84,16 @@ class StreamWorker:
                 try:
                     await self._step()
                 except (RedisError, OSError) as exc:
+                    if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                        # Redis came back empty (restarted without persistence): stream and group are gone.
+                        log.warning(
+                            "consumer group %s is gone (Redis restarted empty?): creating it", self.group
+                        )
+                        try:
+                            await self._ensure_group()
+                            continue
+                        except (RedisError, OSError) as again:
+                            exc = again
                     log.warning("Redis error, retrying in 1 s: %s", exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=1.0)

@@ -223,6 +223,32 @@ def test_poison_and_failed_jobs(stream: str, client: RegistryClient) -> None:
     assert client.search_assessments(trace_id=poisoned) == []
 
 
+def test_a_worker_recreates_its_group_when_redis_comes_back_empty(
+    stream: str, client: RegistryClient
+) -> None:
+    """Redis restarted without persistence: stream and group are gone; the next job still gets scored."""
+    engine = ScoringEngine(ScorerCatalog(), client, trace_wait=0)
+    worker = StreamWorker(engine, REDIS_URL, stream, consumer="solo", block=0.1)
+    before, after = stored_trace(client), stored_trace(client)
+    with redis.Redis.from_url(REDIS_URL, decode_responses=True) as r:
+        r.xadd(stream, {JOB_FIELD: job(before, "no_refusal").model_dump_json()})
+        state = {"wiped": False}
+
+        def scored_then_wiped_then_scored() -> bool:
+            if not state["wiped"]:
+                if not client.search_assessments(trace_id=before):
+                    return False
+                r.delete(stream)  # what a restart without persistence leaves: no stream, no group
+                r.xadd(stream, {JOB_FIELD: job(after, "no_refusal").model_dump_json()})  # no group either
+                state["wiped"] = True
+            return bool(client.search_assessments(trace_id=after))
+
+        run_worker(worker, scored_then_wiped_then_scored)
+        assert state["wiped"]
+        assert [a.name for a in client.search_assessments(trace_id=after)] == ["no_refusal"]
+        assert backlog(r, stream) == (0, 0)  # the group is back: the job was acknowledged and removed
+
+
 def test_redis_down_degrades_scoring_never_requests(tmp_path: Path) -> None:
     scorers = write_scorers(tmp_path / "s.py", "@scorer\ndef seen(outputs):\n    return True\n")
     settings = settings_for(
