@@ -7,6 +7,8 @@ import contextlib
 import gc
 import logging
 import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -70,10 +72,13 @@ async def _render(request: Request, exc: Exception) -> Response:
     return error_response(exc, rid if isinstance(rid, str) else None)
 
 
-def create_app(settings: Settings | None = None, agent: LoadedAgent | None = None) -> Front:
-    """Build the ASGI app. ``agent`` (already loaded) skips loading ``settings.model``."""
+def create_app(
+    settings: Settings | None = None, agent: LoadedAgent | None = None, *, server_process: bool = False
+) -> Front:
+    """Build the ASGI app. ``agent`` (already loaded) skips loading ``settings.model``. ``server_process``:
+    the app is the process's (``runtime serve``, a uvicorn worker), which may end itself at shutdown."""
     settings = settings or Settings.from_env()
-    executor = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="agent")
+    executor = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix=AGENT_THREADS)
     if agent is None:
         agent = load_target(settings.model, settings, executor)
     else:
@@ -125,6 +130,8 @@ def create_app(settings: Settings | None = None, agent: LoadedAgent | None = Non
                 await close_agent(slot.current)
                 executor.shutdown(wait=False, cancel_futures=True)
                 registry.close()
+        if server_process:
+            exit_past_stuck_agents()
 
     handlers: dict[str, AgentHandler] = {
         "/invocations": invocations.invocations,
@@ -278,4 +285,36 @@ async def close_agent(agent: LoadedAgent) -> None:
 
 def app_from_env() -> Front:
     """Factory for ``uvicorn --factory`` and multi-worker serving: every worker builds its own app."""
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), server_process=True)
+
+
+AGENT_THREADS = "agent"  # the name prefix of the threads sync agents run in
+_STUCK_EXIT_AFTER = 2.0  # seconds
+
+
+def exit_past_stuck_agents() -> None:
+    """After the shutdown, end the process even if a sync agent is still running in a thread.
+
+    Every request was answered by then (past the grace period, with 503 ``shutting_down``) and every trace
+    written, but Python joins the pool's threads at exit: a ``predict`` blocked in ``time.sleep`` or a hung
+    socket would keep the process alive, and Kubernetes would wait for its SIGKILL. If such a thread is
+    still busy once the shutdown is done, a watchdog ends the process with status 0 a moment later (the
+    time for the server's last lines), unless it has exited by itself.
+    """
+    busy = [t for t in threading.enumerate() if t.name.startswith(AGENT_THREADS + "_") and t.is_alive()]
+    for thread in busy:
+        thread.join(0.05)  # idle pool threads leave as soon as they see the shutdown
+    stuck = [t for t in busy if t.is_alive()]
+    if not stuck:
+        return
+    log.warning(
+        "%d agent call(s) still running in threads after the shutdown: the process exits without them",
+        len(stuck),
+    )
+
+    def watchdog() -> None:
+        time.sleep(_STUCK_EXIT_AFTER)
+        logging.shutdown()
+        os._exit(0)
+
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()

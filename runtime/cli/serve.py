@@ -131,5 +131,5 @@ def run(args: argparse.Namespace) -> int:
         with _shared_metrics(settings):
             uvicorn.run("runtime.app:app_from_env", factory=True, workers=settings.workers, **common)
     else:
-        uvicorn.run(create_app(settings, agent=agent), **common)
+        uvicorn.run(create_app(settings, agent=agent, server_process=True), **common)
     return 0

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,41 @@ def _in_flight(url: str) -> float:
     text = httpx.get(url + "/metrics", timeout=5).text
     lines = [line for line in text.splitlines() if line.startswith("runtime_requests_in_flight")]
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+
+SYNC_STUCK = """
+import time
+from runtime.agents import ResponsesAgent, ResponsesAgentResponse, set_agent
+
+class SyncStuck(ResponsesAgent):
+    def predict(self, request):
+        time.sleep(30)
+        return ResponsesAgentResponse(output=[self.create_text_output_item("late", "m1")])
+
+set_agent(SyncStuck())
+"""
+
+
+def test_a_sync_agent_stuck_past_the_grace_period_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    """The request is answered (503) at the end of the grace period; Python would then join the agent's
+    thread for the rest of its 30 s sleep; the process exits 0 a moment after its shutdown instead."""
+    agent = tmp_path / "stuck_sync.py"
+    agent.write_text(SYNC_STUCK)
+    answered: list[int] = []
+    with ServeProcess([str(agent), "--grace-period", "1"], cwd=tmp_path) as server:
+        server.wait_ready()
+        thread = threading.Thread(
+            target=lambda: answered.append(
+                httpx.post(server.url + "/invocations", json={"input": "x"}, timeout=30).status_code
+            )
+        )
+        thread.start()
+        assert wait_until(lambda: _in_flight(server.url) == 1, timeout=10)
+        started = time.monotonic()
+        code = server.terminate(timeout=25)
+        elapsed = time.monotonic() - started
+        thread.join(10)
+        assert code == 0, server.output()
+        assert elapsed < 12, f"exited {elapsed:.1f} s after SIGTERM:\n{server.output()}"
+        assert "still running in threads after the shutdown" in server.output()
+    assert answered == [503]
