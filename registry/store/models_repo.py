@@ -80,7 +80,7 @@ class ModelsRepo:
             query = query.where(logged_models.c.name == name)
         if status is not None:
             try:
-                wanted_status = ModelStatus(status).value
+                wanted_status = ModelStatus(status.upper() if isinstance(status, str) else status).value
             except ValueError:
                 known = ", ".join(s.value for s in ModelStatus)
                 raise InvalidArgument(f"unknown status {status!r}; one of {known}") from None

@@ -32,7 +32,7 @@ def _dump(value: BaseModel) -> object:
 
 
 async def list_models(request: Request) -> Response:
-    name = request.query_params.get("name")
+    name = request.query_params.get("name") or None  # ?name= (empty) is no filter
     models = await blocking(registry_of(request).list_registered_models, name)
     return json_response({"registered_models": [_dump(m) for m in models]})
 
@@ -78,8 +78,8 @@ async def list_logged(request: Request) -> Response:
     q = request.query_params
     models = await blocking(
         registry_of(request).search_logged_models,
-        q.get("name"),
-        q.get("status"),
+        q.get("name") or None,  # ?name= (empty) is no filter, not a name
+        q.get("status") or None,
         None,
         limit_param(q.get("limit"), 100, 10_000),
     )

@@ -7,6 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from registry.client import RegistryClient
+from registry.entities import ModelStatus
 from runtime.app import create_app
 from runtime.config import Settings
 from tests.servers import serve_app
@@ -36,3 +38,19 @@ def test_a_bad_query_parameter_is_a_400_that_names_it(
         if code == "invalid_argument":
             assert "unknown status 'BOGUS'" in error["message"]
         assert httpx.get(url + query.split("?", maxsplit=1)[0] + "?limit=5").status_code == 200
+
+
+def test_filters_left_empty_are_no_filter_and_statuses_take_any_case(tmp_path: Path) -> None:
+    settings = Settings.from_env(environ={}, home=str(tmp_path / "home"), model=str(ECHO))
+    with RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root) as client:
+        logged = client.log_model(ECHO, "echo")
+        assert logged.status is ModelStatus.READY
+        client.register_model(f"models:/{logged.model_id}", "echo-bot")
+    with serve_app(create_app(settings)) as url:
+        for query, key in (
+            ("/api/logged-models?status=ready", "logged_models"),
+            ("/api/logged-models?name=", "logged_models"),
+            ("/api/models?name=", "registered_models"),
+        ):
+            r = httpx.get(url + query)
+            assert (r.status_code, len(r.json()[key])) == (200, 1), (query, r.text)
