@@ -227,7 +227,16 @@ class ResponsesStream:
         return events
 
     def fail(self, error: dict[str, Any]) -> list[Event]:
-        final = {**self.response, "status": "failed", "output": self.output, "error": error}
+        """The error, then ``response.failed`` with what was streamed: an unfinished message is in its output
+        with the text so far and the status ``incomplete``."""
+        partial = [
+            finished_item(
+                {"type": "message", "id": item_id, "content": [{"type": "output_text", "text": text}]}
+            )
+            | {"status": "incomplete"}
+            for item_id, text in self.open_texts()
+        ]
+        final = {**self.response, "status": "failed", "output": [*self.output, *partial], "error": error}
         return [
             self._ev(
                 {"type": "error", "code": error.get("code"), "message": error.get("message"), "param": None}

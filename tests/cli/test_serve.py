@@ -287,6 +287,8 @@ def test_requests_still_running_when_the_grace_period_ends_get_a_clean_503(tmp_p
     responses = [json.loads(frame) for frame in results["/v1/responses"]]
     assert [e["type"] for e in responses[-2:]] == ["error", "response.failed"]
     assert responses[-1]["response"]["error"]["code"] == "shutting_down"
+    [partial] = responses[-1]["response"]["output"]  # what was streamed before the end, kept
+    assert (partial["status"], partial["content"][0]["text"]) == ("incomplete", "first ")
     with SqlStore(store_url) as store:
         found, _ = store.search_traces(limit=10)
         roots = [store.get_trace(t.trace_id)[1][0] for t in found]

@@ -80,6 +80,16 @@ def test_agent_error_event_fails_the_response() -> None:
     assert out[1]["response"]["error"] == {"code": "x", "message": "bad"}  # type: ignore[index]
 
 
+def test_a_failed_response_keeps_the_text_streamed_so_far() -> None:
+    stream = ResponsesStream({"id": "resp_1"})
+    stream.start()
+    stream.feed(parse_stream_event(A.create_text_delta("partial ", "m1")))
+    stream.feed(parse_stream_event(A.create_text_delta("answer", "m1")))
+    failed = stream.fail({"code": "shutting_down", "message": "the server is shutting down"})[1]["response"]
+    [item] = failed["output"]  # type: ignore[index]
+    assert (item["id"], item["status"], item["content"][0]["text"]) == ("m1", "incomplete", "partial answer")
+
+
 def test_usage_from_the_agent_completed_event_is_kept() -> None:
     stream = ResponsesStream({"id": "resp_1"})
     assert (
