@@ -260,7 +260,7 @@ def test_requests_still_running_when_the_grace_period_ends_get_a_clean_503(tmp_p
         with httpx.stream("POST", server.url + path, json={"input": "x", "stream": True}, timeout=30) as r:
             for line in r.iter_lines():
                 lines.append(line)
-                if "first " in line:
+                if "output_text.delta" in line and "first " in line:
                     streaming.wait(10)
         results[path] = [line[6:] for line in lines if line.startswith("data: ")]
 
