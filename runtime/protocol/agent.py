@@ -19,6 +19,8 @@ from pydantic import (
     Discriminator,
     Field,
     StrictBool,
+    StrictFloat,
+    StrictInt,
     Tag,
     TypeAdapter,
     model_validator,
@@ -96,12 +98,13 @@ class ResponsesAgentRequest(_Open):
     stream: StrictBool | None = None  # "yes" or 1 is a mistake to report, not a stream to start
     metadata: dict[str, str] | None = None
     user: str | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)  # OpenAI's ranges
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    # OpenAI's types and ranges: a number sent as a string ("5") is a mistake to report, not to convert.
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
+    max_output_tokens: StrictInt | None = Field(default=None, ge=1)
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: StrictBool | None = None
 
 
 class ResponsesAgentResponse(_Open):

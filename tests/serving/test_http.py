@@ -166,6 +166,13 @@ def test_function_calls_stream_as_added_arguments_done() -> None:
         ),
         (b'{"input": "x", "temperature": 3}', {"content-type": "application/json"}, 422, "invalid_schema"),
         (b'{"input": "x", "top_p": 1.5}', {"content-type": "application/json"}, 422, "invalid_schema"),
+        (
+            b'{"input": "x", "max_output_tokens": "5"}',
+            {"content-type": "application/json"},
+            422,
+            "invalid_schema",
+        ),
+        (b'{"input": "x", "temperature": "1"}', {"content-type": "application/json"}, 422, "invalid_schema"),
     ],
 )
 @pytest.mark.parametrize("path", ["/invocations", "/v1/responses"])
