@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from registry.client import RegistryClient
 from runtime.agents.validate import validate_agent_dir
+from runtime.config import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 EXAMPLE = {"input": [{"role": "user", "content": "ping"}]}
@@ -73,3 +75,19 @@ def register_unloadable(client: RegistryClient, folder: Path) -> int:
     (source / "agent.py").write_text("raise RuntimeError('this version cannot be imported')\n")
     model = client.log_model(source / "agent.py", "bot")
     return client.register_model(f"models:/{model.model_id}", "bot").version
+
+
+def canary_settings(tmp_path: Path, prefix: str, redis_url: str = REDIS_URL, **overrides: Any) -> Settings:
+    """A server of ``models:/bot@champion`` from the test's registry (see ``registry``), in canaries under
+    ``prefix``; scoring in process, no tracing; ``overrides`` are further settings."""
+    values: dict[str, Any] = {
+        "model": "models:/bot@champion",
+        "home": str(tmp_path / "home"),
+        "store_url": f"sqlite:///{tmp_path / 'runtime.db'}",
+        "artifact_root": str(tmp_path / "artifacts"),
+        "redis_url": redis_url,
+        "canary_prefix": prefix,
+        "scoring_queue": "local",
+        "tracing": False,
+    }
+    return Settings.from_env(environ={}, **(values | overrides))

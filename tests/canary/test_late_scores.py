@@ -14,8 +14,7 @@ import pytest
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.cli.main import main
-from runtime.config import Settings
-from tests.canary.conftest import REDIS_URL, register
+from tests.canary.conftest import REDIS_URL, canary_settings, register
 from tests.servers import serve_app, wait_until
 
 # A judge that answers at once for the champion ("v1") and, for the challenger, only once the test creates
@@ -54,25 +53,19 @@ def test_an_auto_canary_waits_for_late_scores_then_decides_on_them(
 ) -> None:
     release = tmp_path / "release"
     (tmp_path / "scorers.py").write_text(SCORERS.format(release=str(release)))
-    values: dict[str, Any] = {
-        "model": "models:/bot@champion",
-        "home": str(tmp_path / "home"),
-        "store_url": f"sqlite:///{tmp_path / 'runtime.db'}",
-        "artifact_root": str(tmp_path / "artifacts"),
-        "redis_url": REDIS_URL,
-        "canary_prefix": prefix,
-        "canary_poll_interval": 0.1,
-        "scorers": str(tmp_path / "scorers.py"),
-        "scoring_queue": "local",
-        "scoring_workers": 500,  # every held challenger job waits in a worker; the champion's still flow
-        "tracing": False,
-        "sse_ping_interval": 0,
-    }
-    options = ["--redis-url", REDIS_URL, "--store-url", values["store_url"], "--prefix", prefix]
+    settings = canary_settings(
+        tmp_path,
+        prefix,
+        canary_poll_interval=0.1,
+        scorers=str(tmp_path / "scorers.py"),
+        scoring_workers=500,  # every held challenger job waits in a worker; the champion's still flow
+        sse_ping_interval=0,
+    )
+    options = ["--redis-url", REDIS_URL, "--store-url", settings.store_url, "--prefix", prefix]
     start = ["canary", "start", "bot", "--challenger", str(challenger), "--weight", "50"]
     start += ["--sticky-by", "none", "--min-requests", str(MIN_REQUESTS), "--auto"]
     with (
-        serve_app(create_app(Settings.from_env(environ={}, **values))) as url,
+        serve_app(create_app(settings)) as url,
         httpx.Client(base_url=url) as http,
     ):
         assert main([*start, *options]) == 0

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,8 +15,7 @@ import pytest
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.cli.main import main
-from runtime.config import Settings
-from tests.canary.conftest import REDIS_URL, register
+from tests.canary.conftest import REDIS_URL, canary_settings, register
 from tests.servers import ROOT, serve_app
 
 
@@ -126,18 +124,8 @@ def test_the_http_api_shows_canaries_and_answers_409_to_the_second_decision(
     options: list[str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    values: dict[str, Any] = {
-        "model": "models:/bot@champion",
-        "home": str(tmp_path / "home"),
-        "store_url": f"sqlite:///{tmp_path / 'runtime.db'}",
-        "artifact_root": str(tmp_path / "artifacts"),
-        "redis_url": REDIS_URL,
-        "canary_prefix": prefix,
-        "scoring_queue": "local",
-        "tracing": False,
-        "admin_keys": ("admin",),
-    }
-    with serve_app(create_app(Settings.from_env(environ={}, **values))) as url:
+    settings = canary_settings(tmp_path, prefix, admin_keys=("admin",))
+    with serve_app(create_app(settings)) as url:
         cid = start(capsys, options)
         listed = httpx.get(url + "/api/canaries").json()["canaries"]
         for bad in ("abc", "0", "-5"):  # a 400 naming the parameter, never a 500 or a silent clamp

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.cli.main import main
 from runtime.config import Settings
-from tests.canary.conftest import REDIS_URL, register
+from tests.canary.conftest import REDIS_URL, canary_settings, register
 from tests.canary.proxy import redis_proxy
 from tests.servers import free_port, serve_app, wait_until
 
@@ -24,20 +23,14 @@ BODY = {"input": [{"role": "user", "content": "hi"}]}
 
 
 def settings_for(tmp_path: Path, redis_url: str, prefix: str) -> Settings:
-    values: dict[str, Any] = {
-        "model": "models:/bot@champion",
-        "home": str(tmp_path / "home"),
-        "store_url": f"sqlite:///{tmp_path / 'runtime.db'}",
-        "artifact_root": str(tmp_path / "artifacts"),
-        "redis_url": redis_url,
-        "canary_prefix": prefix,
-        "canary_poll_interval": 0.1,
-        "canary_stale_after": STALE_AFTER,
-        "sse_ping_interval": 0,
-        "scoring_queue": "local",
-        "tracing": False,
-    }
-    return Settings.from_env(environ={}, **values)
+    return canary_settings(
+        tmp_path,
+        prefix,
+        redis_url,
+        canary_poll_interval=0.1,
+        canary_stale_after=STALE_AFTER,
+        sse_ping_interval=0,
+    )
 
 
 @pytest.fixture

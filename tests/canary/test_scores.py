@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +19,7 @@ from runtime.canary.recorder import StatsRecorder
 from runtime.canary.scores import score_feed
 from runtime.canary.state import CanaryStore
 from runtime.cli.main import main
-from runtime.config import Settings
-from tests.canary.conftest import REDIS_URL, register
+from tests.canary.conftest import REDIS_URL, canary_settings, register
 from tests.servers import serve_app, wait_until
 
 SCORERS = """
@@ -47,23 +45,13 @@ def test_a_challenger_that_scores_better_is_promoted_on_its_scores(
     tmp_path: Path, prefix: str, registry: RegistryClient
 ) -> None:
     (tmp_path / "scorers.py").write_text(SCORERS)
-    values: dict[str, Any] = {
-        "model": "models:/bot@champion",
-        "home": str(tmp_path / "home"),
-        "store_url": f"sqlite:///{tmp_path / 'runtime.db'}",
-        "artifact_root": str(tmp_path / "artifacts"),
-        "redis_url": REDIS_URL,
-        "canary_prefix": prefix,
-        "canary_poll_interval": 0.1,
-        "scorers": str(tmp_path / "scorers.py"),
-        "scoring_queue": "local",
-        "tracing": False,
-        "sse_ping_interval": 0,
-    }
-    options = ["--redis-url", REDIS_URL, "--store-url", values["store_url"], "--prefix", prefix]
+    settings = canary_settings(
+        tmp_path, prefix, canary_poll_interval=0.1, scorers=str(tmp_path / "scorers.py"), sse_ping_interval=0
+    )
+    options = ["--redis-url", REDIS_URL, "--store-url", settings.store_url, "--prefix", prefix]
     start = ["canary", "start", "bot", "--challenger", "2", "--weight", "50", "--sticky-by", "none"]
     with (
-        serve_app(create_app(Settings.from_env(environ={}, **values))) as url,
+        serve_app(create_app(settings)) as url,
         httpx.Client(base_url=url) as http,
     ):
         assert main([*start, "--auto", "--min-requests", "10", *options]) == 0

@@ -146,33 +146,26 @@ def test_function_calls_stream_as_added_arguments_done() -> None:
     assert [item["type"] for item in final] == ["function_call", "function_call_output", "message"]
 
 
+JSON = {"content-type": "application/json"}
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "status", "code"),
     [
-        (b"{not json", {"content-type": "application/json"}, 400, "invalid_json"),
-        (b"", {"content-type": "application/json"}, 400, "empty_input"),
-        (b'{"input": []}', {"content-type": "application/json"}, 400, "empty_input"),
-        (b'{"input": ""}', {"content-type": "application/json"}, 400, "empty_input"),
-        (b'{"input": 5}', {"content-type": "application/json"}, 422, "invalid_schema"),
-        (b"[1, 2]", {"content-type": "application/json"}, 422, "invalid_schema"),
+        (b"{not json", JSON, 400, "invalid_json"),
+        (b"", JSON, 400, "empty_input"),
+        (b'{"input": []}', JSON, 400, "empty_input"),
+        (b'{"input": ""}', JSON, 400, "empty_input"),
+        (b'{"input": 5}', JSON, 422, "invalid_schema"),
+        (b"[1, 2]", JSON, 422, "invalid_schema"),
         (b'{"input": "x"}', {"content-type": "text/plain"}, 415, "unsupported_media_type"),
-        (b'{"input": "x", "stream": "yes"}', {"content-type": "application/json"}, 422, "invalid_schema"),
-        (b'{"input": "x", "stream": 1}', {"content-type": "application/json"}, 422, "invalid_schema"),
-        (
-            b'{"input": "x", "max_output_tokens": -1}',
-            {"content-type": "application/json"},
-            422,
-            "invalid_schema",
-        ),
-        (b'{"input": "x", "temperature": 3}', {"content-type": "application/json"}, 422, "invalid_schema"),
-        (b'{"input": "x", "top_p": 1.5}', {"content-type": "application/json"}, 422, "invalid_schema"),
-        (
-            b'{"input": "x", "max_output_tokens": "5"}',
-            {"content-type": "application/json"},
-            422,
-            "invalid_schema",
-        ),
-        (b'{"input": "x", "temperature": "1"}', {"content-type": "application/json"}, 422, "invalid_schema"),
+        (b'{"input": "x", "stream": "yes"}', JSON, 422, "invalid_schema"),
+        (b'{"input": "x", "stream": 1}', JSON, 422, "invalid_schema"),
+        (b'{"input": "x", "max_output_tokens": -1}', JSON, 422, "invalid_schema"),
+        (b'{"input": "x", "temperature": 3}', JSON, 422, "invalid_schema"),
+        (b'{"input": "x", "top_p": 1.5}', JSON, 422, "invalid_schema"),
+        (b'{"input": "x", "max_output_tokens": "5"}', JSON, 422, "invalid_schema"),
+        (b'{"input": "x", "temperature": "1"}', JSON, 422, "invalid_schema"),
     ],
 )
 @pytest.mark.parametrize("path", ["/invocations", "/v1/responses"])
