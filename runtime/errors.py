@@ -6,7 +6,7 @@
     ├── BadRequest                        bad_request     400     2
     │   ├── InvalidJSON                   invalid_json    400
     │   ├── EmptyInput                    empty_input     400
-    │   └── SchemaError                   invalid_schema  422
+    │   └── SchemaError                   invalid_schema  400
     ├── Unauthorized                      unauthorized    401
     ├── Forbidden                         forbidden       403
     ├── NotFound                          not_found       404     1
@@ -84,8 +84,9 @@ class EmptyInput(BadRequest):
 
 
 class SchemaError(BadRequest):
+    """A body that is JSON but not what the endpoint takes: 400, as OpenAI, MLflow and vLLM answer."""
+
     code = "invalid_schema"
-    status = 422
 
 
 class Unauthorized(RuntimeErrorBase):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any
 
+from runtime.agents import items
 from runtime.protocol.agent import ResponsesAgentRequest, ResponsesAgentResponse, ResponsesAgentStreamEvent
 
 __all__ = ["ResponsesAgent"]
@@ -36,48 +37,14 @@ class ResponsesAgent:
     ) -> Iterator[EventLike] | AsyncIterator[EventLike]:
         raise NotImplementedError
 
-    # MLflow's helper names, same arguments, same dict shapes.
-    @staticmethod
-    def create_text_delta(delta: str, item_id: str) -> dict[str, Any]:
-        return {"type": "response.output_text.delta", "item_id": item_id, "delta": delta}
-
-    @staticmethod
-    def create_text_output_item(
-        text: str, id: str, annotations: list[dict[str, Any]] | None = None
-    ) -> dict[str, Any]:
-        return {
-            "id": id,
-            "content": [{"text": text, "type": "output_text", "annotations": annotations or []}],
-            "role": "assistant",
-            "type": "message",
-        }
-
-    @staticmethod
-    def create_function_call_item(id: str, call_id: str, name: str, arguments: str) -> dict[str, Any]:
-        return {"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": arguments}
-
-    @staticmethod
-    def create_function_call_output_item(call_id: str, output: str) -> dict[str, Any]:
-        return {"type": "function_call_output", "call_id": call_id, "output": output}
-
-    @staticmethod
-    def create_reasoning_item(id: str, reasoning_text: str) -> dict[str, Any]:
-        return {"type": "reasoning", "id": id, "summary": [{"type": "summary_text", "text": reasoning_text}]}
-
-    @staticmethod
-    def create_annotation_added(
-        item_id: str, annotation: dict[str, Any], annotation_index: int | None = 0
-    ) -> dict[str, Any]:
-        return {
-            "type": "response.output_text.annotation.added",
-            "item_id": item_id,
-            "annotation_index": annotation_index,
-            "annotation": annotation,
-        }
-
-    @staticmethod
-    def prep_msgs_for_cc_llm(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Turn Responses input items into Chat Completions messages (text messages and tool calls)."""
-        from runtime.agents.chat import responses_to_chat_messages
-
-        return responses_to_chat_messages(items)
+    # MLflow's helpers, same names, arguments and dict shapes (see runtime.agents.items).
+    create_text_delta = staticmethod(items.create_text_delta)
+    create_text_output_item = staticmethod(items.create_text_output_item)
+    create_function_call_item = staticmethod(items.create_function_call_item)
+    create_function_call_output_item = staticmethod(items.create_function_call_output_item)
+    create_reasoning_item = staticmethod(items.create_reasoning_item)
+    create_annotation_added = staticmethod(items.create_annotation_added)
+    prep_msgs_for_cc_llm = staticmethod(items.to_chat_completions_input)
+    _responses_to_cc = staticmethod(items.responses_to_cc)
+    output_to_responses_items_stream = staticmethod(items.output_to_responses_items_stream)
+    responses_agent_output_reducer = staticmethod(items.responses_agent_output_reducer)

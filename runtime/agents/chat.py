@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["content_text", "last_user_text", "responses_to_chat_messages"]
@@ -17,14 +18,14 @@ def content_text(content: Any) -> str:
     return ""
 
 
-def last_user_text(items: list[dict[str, Any]]) -> str:
+def last_user_text(items: Sequence[dict[str, Any]]) -> str:
     for item in reversed(items):
         if item.get("role") == "user":
             return content_text(item.get("content"))
     return ""
 
 
-def responses_to_chat_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def responses_to_chat_messages(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     for item in items:
         kind = item.get("type", "message")

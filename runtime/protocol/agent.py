@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetCoreSchemaHandler,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -25,11 +26,13 @@ from pydantic import (
     TypeAdapter,
     model_validator,
 )
+from pydantic_core import PydanticCustomError, core_schema
 
 __all__ = [
     "AnnotationAddedEvent",
     "CompletedEvent",
     "ErrorEvent",
+    "InputItem",
     "OutputItemAddedEvent",
     "OutputItemDoneEvent",
     "ResponsesAgentRequest",
@@ -86,10 +89,90 @@ class Usage(_Open):
         return self
 
 
-class ResponsesAgentRequest(_Open):
-    """What ``predict`` receives. ``input`` items stay plain dicts: agents index them like MLflow's."""
+class InputItem(dict[str, Any]):
+    """One item of a request's ``input``: a plain dict (``item["content"]``) that also reads like MLflow's
+    pydantic items (``item.role``, ``item.content``, ``item.type``, ``item.model_dump()``), so an agent
+    written either way runs unchanged. JSON encoders see a dict."""
 
-    input: list[dict[str, Any]]
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            if name == "type" and "role" in self:
+                return "message"  # MLflow's Message defaults it
+            if name == "status":
+                return None
+            raise AttributeError(f"input item has no {name!r}") from None
+
+    def model_dump(self, *, exclude_none: bool = False, **_ignored: Any) -> dict[str, Any]:
+        """A plain dict copy, as MLflow's items give (a message names its type)."""
+        dumped = dict(self)
+        if "role" in dumped:
+            dumped.setdefault("type", "message")
+        return {k: v for k, v in dumped.items() if v is not None} if exclude_none else dumped
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return core_schema.no_info_plain_validator_function(
+            _input_item, serialization=core_schema.plain_serializer_function_ser_schema(dict)
+        )
+
+
+_ROLES = frozenset({"user", "assistant", "system", "developer"})
+_TEXT_PARTS = frozenset({"input_text", "output_text"})
+_CALL_FIELDS = ("call_id", "name", "arguments")
+
+
+def _item_problem(item: dict[str, Any]) -> str | None:
+    """What is wrong with one input item, as MLflow and OpenAI check it; None when nothing is. Item types
+    the runtime does not read (reasoning, web searches, ...) pass as they are."""
+    kind = item.get("type")
+    if kind is None or kind == "message":
+        return _message_problem(item)
+    if not isinstance(kind, str):
+        return "type must be a string"
+    if kind == "function_call" and not all(
+        isinstance(item.get(k), str) for k in ("call_id", "name", "arguments")
+    ):
+        return "a function_call needs string call_id, name and arguments"
+    if kind == "function_call_output" and (not isinstance(item.get("call_id"), str) or "output" not in item):
+        return "a function_call_output needs a string call_id and an output"
+    return None
+
+
+def _message_problem(item: dict[str, Any]) -> str | None:
+    role = item.get("role")
+    if role not in _ROLES:
+        return "role must be one of user, assistant, system, developer" if role else "role is required"
+    content = item.get("content")
+    if type(content) is str:
+        return None
+    if not isinstance(content, list):
+        return "content must be a string or a list of content parts"
+    for part in content:
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            return "each content part must be an object with a type"
+        if part["type"] in _TEXT_PARTS and not isinstance(part.get("text"), str):
+            return f"{part['type']} parts need a string text"
+    return None
+
+
+def _input_item(value: Any) -> InputItem:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("input_item", "an input item must be an object")
+    problem = _item_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("input_item", problem)
+    return InputItem(value)
+
+
+class ResponsesAgentRequest(_Open):
+    """What ``predict`` receives; its ``input`` items are :class:`InputItem` (dicts that read like MLflow's
+    items)."""
+
+    input: list[InputItem]
     context: ChatContext | None = None
     custom_inputs: dict[str, Any] | None = None
     model: str | None = None

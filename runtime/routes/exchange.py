@@ -26,6 +26,7 @@ from runtime.errors import (
 __all__ = ["header", "limit_param", "read_json", "read_json_asgi", "send_json"]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_CURL_DEFAULT = "application/x-www-form-urlencoded"
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
@@ -41,6 +42,8 @@ def _check_media(scope: Scope) -> None:
     if raw is None or not raw.strip():
         return  # curl without -H (or a header left empty): take it as JSON, as before
     media = raw.decode("latin-1").split(";", 1)[0].strip().lower()
+    if media == _CURL_DEFAULT:
+        return  # curl -d without -H sends this: the body is still read as JSON (and must be JSON)
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(f"content type must be application/json, not {media}")
 

@@ -162,9 +162,9 @@ def test_human_feedback_over_http(server: Any, monkeypatch: pytest.MonkeyPatch) 
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     assert httpx.post(f"{url}/api/traces/nope/feedback", json=body).status_code == 404
     missing = httpx.post(f"{url}/api/traces/{trace_id}/feedback", json={"name": "helpful"})
-    assert missing.status_code == 422 and "value" in missing.json()["error"]["message"]
+    assert missing.status_code == 400 and "value" in missing.json()["error"]["message"]
     nested = httpx.post(f"{url}/api/traces/{trace_id}/feedback", json={"name": "x", "value": {"a": 1}})
-    assert nested.status_code == 422
+    assert nested.status_code == 400
     assert httpx.get(f"{url}/api/assessments", params={"limit": "0"}).status_code == 400
     assert httpx.get(f"{url}/api/assessments", params={"trace_id": "bad"}).status_code == 400
 

@@ -156,16 +156,36 @@ JSON = {"content-type": "application/json"}
         (b"", JSON, 400, "empty_input"),
         (b'{"input": []}', JSON, 400, "empty_input"),
         (b'{"input": ""}', JSON, 400, "empty_input"),
-        (b'{"input": 5}', JSON, 422, "invalid_schema"),
-        (b"[1, 2]", JSON, 422, "invalid_schema"),
+        (b'{"input": 5}', JSON, 400, "invalid_schema"),
+        (b"[1, 2]", JSON, 400, "invalid_schema"),
         (b'{"input": "x"}', {"content-type": "text/plain"}, 415, "unsupported_media_type"),
-        (b'{"input": "x", "stream": "yes"}', JSON, 422, "invalid_schema"),
-        (b'{"input": "x", "stream": 1}', JSON, 422, "invalid_schema"),
-        (b'{"input": "x", "max_output_tokens": -1}', JSON, 422, "invalid_schema"),
-        (b'{"input": "x", "temperature": 3}', JSON, 422, "invalid_schema"),
-        (b'{"input": "x", "top_p": 1.5}', JSON, 422, "invalid_schema"),
-        (b'{"input": "x", "max_output_tokens": "5"}', JSON, 422, "invalid_schema"),
-        (b'{"input": "x", "temperature": "1"}', JSON, 422, "invalid_schema"),
+        (b'{"input": "x", "stream": "yes"}', JSON, 400, "invalid_schema"),
+        (b'{"input": "x", "stream": 1}', JSON, 400, "invalid_schema"),
+        (b'{"input": "x", "max_output_tokens": -1}', JSON, 400, "invalid_schema"),
+        (b'{"input": "x", "temperature": 3}', JSON, 400, "invalid_schema"),
+        (b'{"input": "x", "top_p": 1.5}', JSON, 400, "invalid_schema"),
+        (b'{"input": "x", "max_output_tokens": "5"}', JSON, 400, "invalid_schema"),
+        (b'{"input": "x", "temperature": "1"}', JSON, 400, "invalid_schema"),
+        # input items as MLflow and OpenAI check them: what the agent is given is always readable
+        (b'{"input": [{"role": "user"}]}', JSON, 400, "invalid_schema"),
+        (b'{"input": [{"content": "no role"}]}', JSON, 400, "invalid_schema"),
+        (b'{"input": [{"role": "robot", "content": "x"}]}', JSON, 400, "invalid_schema"),
+        (
+            b'{"input": [{"role": "user", "content": [{"type": "input_text", "text": 5}]}]}',
+            JSON,
+            400,
+            "invalid_schema",
+        ),
+        (b'{"input": [{"role": "user", "content": [5]}]}', JSON, 400, "invalid_schema"),
+        (b'{"input": [{"type": "function_call_output", "call_id": "c1"}]}', JSON, 400, "invalid_schema"),
+        (
+            b'{"input": [{"type": "function_call", "call_id": "c1", "name": 5, "arguments": ""}]}',
+            JSON,
+            400,
+            "invalid_schema",
+        ),
+        (b'{"input": ["text"]}', JSON, 400, "invalid_schema"),
+        (b"not json", {"content-type": "application/x-www-form-urlencoded"}, 400, "invalid_json"),
     ],
 )
 @pytest.mark.parametrize("path", ["/invocations", "/v1/responses"])
@@ -177,6 +197,8 @@ def test_bad_input_gets_one_error_body(
     err = r.json()["error"]
     assert err["code"] == code
     assert err["request_id"] == "rid-1"
+    if code == "invalid_schema" and b"[{" in body:
+        assert err["message"].startswith("input.0: ") and err["param"] == "input.0"
     assert set(err) >= {"code", "message", "type", "request_id"}
 
 
@@ -202,8 +224,10 @@ def test_a_body_in_many_chunks_or_without_content_type_is_read_whole(echo_url: s
     )
     assert chunked.status_code == 200
     assert chunked.json()["output"][0]["content"][0]["text"] == "hello big world"
-    bare = httpx.post(echo_url + "/v1/responses", content=raw)  # curl -d without -H: taken as JSON
+    bare = httpx.post(echo_url + "/v1/responses", content=raw)  # no content type: taken as JSON
     assert bare.status_code == 200
+    form = {"content-type": "application/x-www-form-urlencoded"}  # what curl -d sends without -H
+    assert httpx.post(echo_url + "/invocations", content=raw, headers=form).status_code == 200
     assert bare.json()["output"][0]["content"][0]["text"] == "hello big world"
     empty = httpx.post(echo_url + "/v1/responses", content=raw, headers={"content-type": ""})
     assert empty.status_code == 200
