@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, overload
 
 import anyio
 
@@ -45,6 +45,8 @@ from runtime.timers import FifoTimers
 __all__ = ["AgentService", "AgentSlot", "LoadedAgent", "VariantRouter", "estimate_tokens"]
 
 log = logging.getLogger("runtime.serving")
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True, frozen=True)
@@ -227,24 +229,29 @@ class AgentService:
         except RuntimeErrorBase:
             return
 
-    async def invoke(self, request: ResponsesAgentRequest, call: Call) -> ResponsesAgentResponse:
+    @overload
+    async def invoke(self, request: ResponsesAgentRequest, call: Call) -> ResponsesAgentResponse: ...
+
+    @overload
+    async def invoke(
+        self, request: ResponsesAgentRequest, call: Call, render: Callable[[ResponsesAgentResponse], T]
+    ) -> T: ...
+
+    async def invoke(
+        self,
+        request: ResponsesAgentRequest,
+        call: Call,
+        render: Callable[[ResponsesAgentResponse], Any] | None = None,
+    ) -> Any:
+        """The agent's response, or what ``render`` makes of it (the route's encoded body): rendered before
+        the call ends, so output that cannot be sent (a value JSON cannot hold) fails the call, its trace
+        says so, and the client gets a 500 ``agent_error`` rather than an answer the trace calls OK."""
         agent = self._agent_for(call)
         call.model = agent.info
         handle = self.telemetry.begin(call)
         deadline = _Deadline(self._deadlines)
         try:
             response = await agent.runner.predict(request)
-        except asyncio.CancelledError:
-            if deadline.ours():
-                raise self._ended(call, deadline, "answer") from None
-            call.status = CallStatus.CANCELLED
-            raise
-        except RuntimeErrorBase as exc:
-            self._fail(call, CallStatus.ERROR, exc.code, exc.message)
-            raise
-        except Exception as exc:
-            raise self._agent_failed(call, exc) from exc
-        else:
             call.first_event = call.first_event or time.perf_counter()
             call.output_events = len(response.output)
             for item in response.output:
@@ -255,15 +262,40 @@ class AgentService:
                 call.input_tokens, call.output_tokens = usage.input_tokens, usage.output_tokens
             else:
                 self._usage(call, request, None)
-            return response
+                self.telemetry.settle(call, handle)  # the LLM spans' usage, for the answer and trace alike
+            return response if render is None else render(response)
+        except asyncio.CancelledError:
+            if deadline.ours():
+                raise self._ended(call, deadline, "answer") from None
+            call.status = CallStatus.CANCELLED
+            raise
+        except RuntimeErrorBase as exc:
+            self._fail(call, CallStatus.ERROR, exc.code, exc.message)
+            raise
+        except Exception as exc:
+            raise self._agent_failed(call, exc) from exc
         finally:
             deadline.cancel()
             call.ended = time.perf_counter()
             self.telemetry.end(call, handle)
             self._mirror(request, call)
 
-    async def stream(self, request: ResponsesAgentRequest, call: Call) -> AsyncGenerator[StreamEvent, None]:
-        """Yield the agent's events; raise a RuntimeErrorBase when it fails, times out or yields an error."""
+    @overload
+    def stream(self, request: ResponsesAgentRequest, call: Call) -> AsyncGenerator[StreamEvent, None]: ...
+
+    @overload
+    def stream(
+        self, request: ResponsesAgentRequest, call: Call, render: Callable[[StreamEvent], T]
+    ) -> AsyncGenerator[T, None]: ...
+
+    async def stream(
+        self,
+        request: ResponsesAgentRequest,
+        call: Call,
+        render: Callable[[StreamEvent], Any] | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        """Yield the agent's events, or what ``render`` makes of each (rendered inside the call, as in
+        :meth:`invoke`); raise a RuntimeErrorBase when it fails, times out or yields an error."""
         agent = self._agent_for(call)
         call.model = agent.info
         handle = self.telemetry.begin(call)
@@ -277,7 +309,7 @@ class AgentService:
                     break
                 usage = _observe(call, event) or usage
                 compact(call.output_text)  # an open stream holds its text, not one object per delta
-                yield event
+                yield event if render is None else render(event)
             self._usage(call, request, usage)
         except TimeoutError as exc:
             raise self._ended(call, deadline, "finish") from exc

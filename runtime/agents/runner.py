@@ -47,6 +47,14 @@ class _Raised:
         self.exc = exc
 
 
+def _unwrapped(agent: Any, name: str) -> Any:
+    method = getattr(agent, name, None)
+    try:
+        return inspect.unwrap(method) if method is not None else None
+    except ValueError:  # a cycle of __wrapped__
+        return method
+
+
 def _overrides(agent: Any, name: str) -> bool:
     """True when the agent's own class implements ``name`` (not our base class, nor MLflow's)."""
     for cls in type(agent).__mro__:
@@ -71,8 +79,9 @@ class AgentRunner:
         self.has_stream = _overrides(agent, "predict_stream")
         if not (self.has_predict or self.has_stream):
             raise TypeError(f"{type(agent).__name__} implements neither predict nor predict_stream")
-        self._async_predict = inspect.iscoroutinefunction(getattr(agent, "predict", None))
-        self._async_stream = inspect.isasyncgenfunction(getattr(agent, "predict_stream", None))
+        # Seen through decorators (functools.wraps): a sync wrapper around async code returns what it wraps.
+        self._async_predict = inspect.iscoroutinefunction(_unwrapped(agent, "predict"))
+        self._async_stream = inspect.isasyncgenfunction(_unwrapped(agent, "predict_stream"))
 
     @property
     def name(self) -> str:
@@ -86,6 +95,8 @@ class AgentRunner:
             result = await self.agent.predict(arg)
         else:
             result = await self._in_thread(self.agent.predict, arg)
+            if inspect.isawaitable(result):  # a sync function handing back a coroutine: run it here
+                result = await result
         return _as_response(result)
 
     async def stream(self, request: ResponsesAgentRequest) -> AsyncGenerator[StreamEvent, None]:
@@ -117,6 +128,9 @@ class AgentRunner:
         custom: dict[str, Any] | None = None
         texts: dict[str, list[str]] = {}
         async for event in self.stream(request):
+            extra = event.__pydantic_extra__
+            if extra and "custom_outputs" in extra:  # MLflow's stream events carry them at the top level
+                custom = extra["custom_outputs"]
             if isinstance(event, OutputItemDoneEvent):
                 output.append(event.item)
                 texts.pop(str(event.item.get("id")), None)

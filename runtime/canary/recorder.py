@@ -78,6 +78,9 @@ class StatsRecorder:
     def begin(self, call: Call) -> object:
         return None
 
+    def settle(self, call: Call, handle: object) -> None:
+        return None
+
     def end(self, call: Call, handle: object) -> None:
         if call.variant is None:
             return

@@ -36,6 +36,9 @@ class ScoringTap:
     def begin(self, call: Call) -> object:
         return None
 
+    def settle(self, call: Call, handle: object) -> None:
+        return None
+
     def end(self, call: Call, handle: object) -> None:
         try:
             refs = self.board.for_call(call)

@@ -239,6 +239,16 @@ class RequestTelemetry:
         own = dict(result.attributes or {})  # the sampler's attributes; the runtime's own come at the end
         return RootSpan(shape.name, trace_id, result.decision is _SAMPLE, own, call.started_ns, parent)
 
+    def settle(self, call: Call, handle: object) -> None:
+        request = handle if type(handle) is _Request else None
+        if request is None or request.usage is None:
+            return
+        try:
+            self._usage_from_spans(call, request)
+        except Exception:
+            _failed("settle", call)
+        request.usage = None  # taken: ``end`` has nothing left to take
+
     def end(self, call: Call, handle: object) -> None:
         request = handle if type(handle) is _Request else None  # a traced request; else its shape
         shape = request.shape if request is not None else handle

@@ -19,6 +19,7 @@ from pydantic import (
     Discriminator,
     Field,
     GetCoreSchemaHandler,
+    PlainValidator,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -33,6 +34,7 @@ __all__ = [
     "CompletedEvent",
     "ErrorEvent",
     "InputItem",
+    "OutputItem",
     "OutputItemAddedEvent",
     "OutputItemDoneEvent",
     "ResponsesAgentRequest",
@@ -42,6 +44,7 @@ __all__ = [
     "TextDeltaEvent",
     "UnknownEvent",
     "Usage",
+    "output_item_problem",
     "parse_stream_event",
 ]
 
@@ -133,9 +136,7 @@ def _item_problem(item: dict[str, Any]) -> str | None:
         return _message_problem(item)
     if not isinstance(kind, str):
         return "type must be a string"
-    if kind == "function_call" and not all(
-        isinstance(item.get(k), str) for k in ("call_id", "name", "arguments")
-    ):
+    if kind == "function_call" and not all(isinstance(item.get(k), str) for k in _CALL_FIELDS):
         return "a function_call needs string call_id, name and arguments"
     if kind == "function_call_output" and (not isinstance(item.get("call_id"), str) or "output" not in item):
         return "a function_call_output needs a string call_id and an output"
@@ -151,12 +152,41 @@ def _message_problem(item: dict[str, Any]) -> str | None:
         return None
     if not isinstance(content, list):
         return "content must be a string or a list of content parts"
+    return _parts_problem(content)
+
+
+def _parts_problem(content: list[Any]) -> str | None:
     for part in content:
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
             return "each content part must be an object with a type"
         if part["type"] in _TEXT_PARTS and not isinstance(part.get("text"), str):
             return f"{part['type']} parts need a string text"
     return None
+
+
+def output_item_problem(item: Any) -> str | None:
+    """What is wrong with an item an agent outputs (a message's content is a list of parts, as in MLflow's
+    and OpenAI's output items); None when nothing is."""
+    if not isinstance(item, dict):
+        return "an output item must be an object"
+    kind = item.get("type", "message")
+    if kind != "message":
+        return _item_problem(item)
+    content = item.get("content")
+    if not isinstance(content, list):
+        return "a message's content must be a list of content parts"
+    return _parts_problem(content)
+
+
+def _output_item(value: Any) -> dict[str, Any]:
+    problem = output_item_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("output_item", problem)
+    return value  # type: ignore[no-any-return]  # a dict: output_item_problem checked it
+
+
+# An agent's output item: checked, kept as the agent's own dict (no copy per request).
+OutputItem = Annotated[dict[str, Any], PlainValidator(_output_item)]
 
 
 def _input_item(value: Any) -> InputItem:
@@ -192,7 +222,7 @@ class ResponsesAgentRequest(_Open):
 
 class ResponsesAgentResponse(_Open):
     object: Literal["response"] = "response"
-    output: list[dict[str, Any]]
+    output: list[OutputItem]
     usage: Usage | None = None
     custom_outputs: dict[str, Any] | None = None
     id: str | None = None
@@ -221,7 +251,7 @@ class OutputItemAddedEvent(ResponsesAgentStreamEvent):
 
 class OutputItemDoneEvent(ResponsesAgentStreamEvent):
     type: Literal["response.output_item.done"] = "response.output_item.done"
-    item: dict[str, Any]
+    item: OutputItem
 
 
 class AnnotationAddedEvent(ResponsesAgentStreamEvent):

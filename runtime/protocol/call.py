@@ -80,11 +80,19 @@ class Telemetry(Protocol):
 
     def begin(self, call: Call) -> object: ...
 
+    def settle(self, call: Call, handle: object) -> None:
+        """Fill in what the call still lacks from what happened inside it (token usage from its LLM spans),
+        before its answer is rendered; ``end`` does it too when nobody asked earlier."""
+        ...
+
     def end(self, call: Call, handle: object) -> None: ...
 
 
 class NullTelemetry:
     def begin(self, call: Call) -> object:
+        return None
+
+    def settle(self, call: Call, handle: object) -> None:
         return None
 
     def end(self, call: Call, handle: object) -> None:
@@ -111,6 +119,14 @@ class CompositeTelemetry:
                 _log.exception("telemetry %r failed to begin request %s", part, call.request_id)
                 handles.append(None)
         return handles
+
+    def settle(self, call: Call, handle: object) -> None:
+        handles = handle if isinstance(handle, list) else [None] * len(self.parts)
+        for part, part_handle in zip(self.parts, handles, strict=False):
+            try:
+                part.settle(call, part_handle)
+            except Exception:
+                _log.exception("telemetry %r failed to settle request %s", part, call.request_id)
 
     def end(self, call: Call, handle: object) -> None:
         handles = handle if isinstance(handle, list) else [None] * len(self.parts)

@@ -23,7 +23,7 @@ from runtime.errors import (
     UnsupportedMediaType,
 )
 
-__all__ = ["header", "limit_param", "read_json", "read_json_asgi", "send_json"]
+__all__ = ["header", "limit_param", "read_json", "read_json_asgi", "send_json", "send_json_bytes"]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _CURL_DEFAULT = "application/x-www-form-urlencoded"
@@ -89,7 +89,11 @@ async def read_json(request: Request, limit: int) -> Any:
 
 async def send_json(send: Send, payload: Any, headers: Mapping[str, str], status: int = 200) -> None:
     """One JSON response in two ASGI messages; ``headers`` are the route's own (request id, model, ...)."""
-    body = orjson.dumps(payload)
+    await send_json_bytes(send, orjson.dumps(payload), headers, status)
+
+
+async def send_json_bytes(send: Send, body: bytes, headers: Mapping[str, str], status: int = 200) -> None:
+    """:func:`send_json` for a body encoded already."""
     raw = [(b"content-length", str(len(body)).encode()), *_JSON_HEADERS]
     raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

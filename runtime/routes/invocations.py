@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import orjson
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from runtime.errors import RuntimeErrorBase
-from runtime.protocol.agent import ResponsesAgentRequest
+from runtime.protocol.agent import ResponsesAgentRequest, ResponsesAgentResponse, StreamEvent
 from runtime.protocol.call import Call
 from runtime.routes.body import parse_model
 from runtime.routes.disconnect import until_disconnect
 from runtime.routes.errors import error_body
-from runtime.routes.exchange import read_json_asgi, send_json
+from runtime.routes.exchange import read_json_asgi, send_json_bytes
 from runtime.routes.sse import model_headers, send_sse
 from runtime.serving import AgentService
 from runtime.state import RuntimeState
@@ -38,23 +39,31 @@ async def invocations(state: RuntimeState, scope: Scope, receive: Receive, send:
     if stream:
         await send_sse(_stream(service, agent_request, call), state.settings, headers, (scope, receive, send))
         return
-    result = await until_disconnect(receive, service.invoke(agent_request, call), headers)
-    await send_json(send, result.model_dump(exclude_none=True), headers)
+    answer = await until_disconnect(receive, service.invoke(agent_request, call, _body), headers)
+    await send_json_bytes(send, answer, headers)
+
+
+def _body(response: ResponsesAgentResponse) -> bytes:
+    return orjson.dumps(response.model_dump(exclude_none=True))
+
+
+def _frame(event: StreamEvent) -> bytes:
+    return data_frame(json_bytes(event.model_dump(exclude_none=True)))
 
 
 async def _stream(
     service: AgentService, agent_request: ResponsesAgentRequest, call: Call
 ) -> AsyncIterator[bytes]:
     try:
-        async for event in service.stream(agent_request, call):
-            yield data_frame(json_bytes(event.model_dump(exclude_none=True)))
+        async for frame in service.stream(agent_request, call, _frame):
+            yield frame
     except RuntimeErrorBase as exc:
         error = error_body(exc, call.request_id)["error"]
-        frame = {
+        failed = {
             "type": "error",
             "code": error["code"],
             "message": error["message"],
             "request_id": call.request_id,
         }
-        yield data_frame(json_bytes(frame))
+        yield data_frame(json_bytes(failed))
     yield DONE_FRAME

@@ -10,17 +10,19 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from runtime.errors import RuntimeErrorBase
+from runtime.protocol.agent import ResponsesAgentResponse, StreamEvent
 from runtime.protocol.call import Call
 from runtime.protocol.openai import agent_request_of, new_response_id, response_object
 from runtime.routes.body import parse_with
 from runtime.routes.disconnect import until_disconnect
 from runtime.routes.errors import error_body
-from runtime.routes.exchange import read_json_asgi, send_json
+from runtime.routes.exchange import read_json_asgi, send_json_bytes
 from runtime.routes.sse import model_headers, send_sse
 from runtime.serving import AgentService
 from runtime.state import RuntimeState
@@ -75,11 +77,18 @@ async def create_response(state: RuntimeState, scope: Scope, receive: Receive, s
             _stream(service, agent_request, call, shell), state.settings, headers, (scope, receive, send)
         )
         return
-    result = await until_disconnect(receive, service.invoke(agent_request, call), headers)
-    shell["status"] = "completed"
-    shell["output"] = [finished_item(item) for item in result.output]
-    shell["usage"] = _usage(call, result.usage)
-    await send_json(send, shell, headers)
+
+    def encode(result: ResponsesAgentResponse) -> bytes:
+        shell["status"] = "completed"
+        shell["output"] = [finished_item(item) for item in result.output]
+        shell["usage"] = _usage(call, result.usage)
+        if result.custom_outputs is not None:  # MLflow's agent server sends them too
+            shell["custom_outputs"] = result.custom_outputs
+        return orjson.dumps(shell)
+
+    await send_json_bytes(
+        send, await until_disconnect(receive, service.invoke(agent_request, call, encode), headers), headers
+    )
 
 
 async def _stream(
@@ -89,11 +98,22 @@ async def _stream(
     write instead of one write each."""
     builder = ResponsesStream(shell)
     yield _frames(builder.start())
+
+    def frames(agent_event: StreamEvent) -> bytes:
+        done = len(builder.output)
+        events = builder.feed(agent_event)
+        try:
+            return _frames(events) if events else b""
+        except Exception:
+            builder.forget_since(
+                done
+            )  # an item that cannot be sent is not part of what response.failed shows
+            raise
+
     try:
-        async for agent_event in service.stream(agent_request, call):
-            events = builder.feed(agent_event)
-            if events:
-                yield _frames(events)
+        async for chunk in service.stream(agent_request, call, frames):
+            if chunk:
+                yield chunk
     except RuntimeErrorBase as exc:
         error = error_body(exc, call.request_id)["error"]
         yield _frames(builder.fail({"code": error["code"], "message": error["message"]}))

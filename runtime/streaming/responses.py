@@ -26,15 +26,31 @@ __all__ = ["ResponsesStream", "finished_item"]
 
 Event = dict[str, Any]
 
+# Lifecycle events :class:`ResponsesStream` makes itself, whatever an agent yields.
+_MADE_HERE = frozenset(
+    {
+        "response.created",
+        "response.in_progress",
+        "response.queued",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_text.done",
+    }
+)
+_ARGUMENT_EVENTS = frozenset(
+    {"response.function_call_arguments.delta", "response.function_call_arguments.done"}
+)
+
 
 class _Item:
-    __slots__ = ("index", "item", "parts", "text_open")
+    __slots__ = ("fresh", "index", "item", "parts", "text_open")
 
     def __init__(self, index: int, item: dict[str, Any]) -> None:
         self.index = index
         self.item = item
         self.parts: list[str] = []
         self.text_open = False
+        self.fresh = True  # opened here; False once the agent opened it with its own output_item.added
 
 
 def finished_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +78,8 @@ class ResponsesStream:
         self.seq = 0
         self.items: dict[str, _Item] = {}  # open items by id
         self.next_index = 0
-        self.output: list[dict[str, Any]] = []
+        self.output: list[dict[str, Any]] = []  # finished items, in the order they finished
+        self.indexes: list[int] = []  # and their output_index: a response lists them in that order
         self.usage: dict[str, Any] | None = None
         self.custom_outputs: dict[str, Any] | None = None
         self.output_text_chars = 0
@@ -80,12 +97,17 @@ class ResponsesStream:
         ]
 
     def feed(self, event: StreamEvent) -> list[Event]:
+        extra = event.__pydantic_extra__
+        if extra and "custom_outputs" in extra:  # MLflow's stream events carry them at the top level
+            self.custom_outputs = extra["custom_outputs"]
         if isinstance(event, TextDeltaEvent):
             return self._delta(event)
         if isinstance(event, OutputItemDoneEvent):
             return self._item_done(event.item)
         if isinstance(event, OutputItemAddedEvent):
-            return self._open(event.item)[1]
+            opened, events = self._open(event.item)
+            opened.fresh = False
+            return events
         if isinstance(event, AnnotationAddedEvent):
             state = self.items.get(event.item_id)
             return [
@@ -106,7 +128,22 @@ class ResponsesStream:
             return []
         if isinstance(event, ErrorEvent):
             return self.fail({"code": event.code or "agent_error", "message": event.message})
-        return [self._ev(event.model_dump(exclude_none=True))]
+        return self._passed_on(event.model_dump(exclude_none=True))
+
+    def _passed_on(self, event: Event) -> list[Event]:
+        """An event type this translator does not make: sent on, numbered in this stream and placed at its
+        item's index here. Those it makes itself (an agent forwarding an upstream OpenAI stream yields
+        them too) are dropped: one ``response.created``, one content part per text, argument events only
+        for an item the agent opened itself (else they are made when the item is done)."""
+        kind = event["type"]
+        if kind in _MADE_HERE:
+            return []
+        state = self.items.get(str(event.get("item_id")))
+        if kind in _ARGUMENT_EVENTS and (state is None or state.fresh):
+            return []
+        if state is not None and "output_index" in event:
+            event["output_index"] = state.index
+        return [self._ev(event)]
 
     def _open(self, item: dict[str, Any]) -> tuple[_Item, list[Event]]:
         item_id = str(item.get("id") or f"item_{self.next_index}")
@@ -193,6 +230,7 @@ class ResponsesStream:
             )
         state.item = final
         self.output.append(final)
+        self.indexes.append(state.index)
         events.append(
             self._ev({"type": "response.output_item.done", "output_index": state.index, "item": final})
         )
@@ -206,6 +244,18 @@ class ResponsesStream:
             self._ev({"type": "response.output_text.done", **common, "text": part["text"], "logprobs": []}),
             self._ev({"type": "response.content_part.done", **common, "part": part}),
         ]
+
+    def _in_order(self) -> list[dict[str, Any]]:
+        """The finished items by output_index (items an agent interleaves finish out of order)."""
+        indexes = self.indexes
+        if indexes == sorted(indexes):
+            return self.output
+        return [item for _, item in sorted(zip(indexes, self.output, strict=True), key=lambda pair: pair[0])]
+
+    def forget_since(self, count: int) -> None:
+        """Forget the items finished after the first ``count``: they could not be sent."""
+        del self.output[count:]
+        del self.indexes[count:]
 
     def open_texts(self) -> list[tuple[str, str]]:
         """Items that streamed deltas but were never closed: (item id, text so far)."""
@@ -222,7 +272,9 @@ class ResponsesStream:
                     "content": [{"type": "output_text", "text": text}],
                 }
             )
-        final = {**self.response, "status": "completed", "output": self.output, "usage": usage}
+        final = {**self.response, "status": "completed", "output": self._in_order(), "usage": usage}
+        if self.custom_outputs is not None:  # as MLflow's agent server sends them
+            final["custom_outputs"] = self.custom_outputs
         events.append(self._ev({"type": "response.completed", "response": final}))
         return events
 
@@ -236,7 +288,7 @@ class ResponsesStream:
             | {"status": "incomplete"}
             for item_id, text in self.open_texts()
         ]
-        final = {**self.response, "status": "failed", "output": [*self.output, *partial], "error": error}
+        final = {**self.response, "status": "failed", "output": [*self._in_order(), *partial], "error": error}
         return [
             self._ev(
                 {"type": "error", "code": error.get("code"), "message": error.get("message"), "param": None}

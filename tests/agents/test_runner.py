@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -92,3 +93,45 @@ def test_duck_typed_agents_without_the_base_class_work() -> None:
     runner = AgentRunner(Plain())
     assert asyncio.run(runner.predict(REQ)).output[0]["content"][0]["text"] == "ok"
     assert runner.name == "Plain"
+
+
+def _logged(fn: Any) -> Any:
+    """A sync decorator, as users write them around MLflow agents' methods (functools.wraps)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+class Decorated(ResponsesAgent):
+    @_logged
+    async def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        await asyncio.sleep(0)
+        return ResponsesAgentResponse(output=[self.create_text_output_item("wrapped", "m")])
+
+    @_logged
+    async def predict_stream(self, request: ResponsesAgentRequest) -> AsyncIterator[Any]:
+        yield self.create_text_delta("wrapped", "m")
+
+
+def test_async_methods_behind_a_sync_decorator_still_run_as_async() -> None:
+    runner = AgentRunner(Decorated())
+    response = asyncio.run(runner.predict(REQ))
+    assert response.output[0]["content"][0]["text"] == "wrapped"
+    events = asyncio.run(collect(runner))
+    assert isinstance(events[0], TextDeltaEvent) and events[0].delta == "wrapped"
+
+
+class HandsBackACoroutine(ResponsesAgent):
+    def predict(self, request: ResponsesAgentRequest) -> Any:
+        async def answer() -> ResponsesAgentResponse:
+            return ResponsesAgentResponse(output=[self.create_text_output_item("later", "m")])
+
+        return answer()  # a sync predict returning a coroutine: awaited, not refused as a bad response
+
+
+def test_a_sync_predict_that_returns_a_coroutine_is_awaited() -> None:
+    response = asyncio.run(AgentRunner(HandsBackACoroutine()).predict(REQ))
+    assert response.output[0]["content"][0]["text"] == "later"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import openai
 import pytest
 from openai import OpenAI
 
+from runtime.agents import ResponsesAgent, ResponsesAgentStreamEvent
 from runtime.app import create_app
 from runtime.config import Settings
 from tests.servers import serve_app
@@ -80,3 +82,71 @@ def test_agent_failure_mid_stream_surfaces_as_failed_response() -> None:
         assert [e.type for e in events][-2:] == ["error", "response.failed"]
         with pytest.raises(openai.InternalServerError, match="agent failed"):
             c.responses.create(model="m", input="x")
+
+
+def _upstream_events(response_id: str) -> list[dict[str, Any]]:
+    """What an OpenAI Responses stream sends, as an agent forwarding an upstream LLM yields it again."""
+    message = {"type": "message", "id": "msg_up", "role": "assistant", "status": "in_progress", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    done = {**message, "status": "completed", "content": [{**part, "text": "Hi there"}]}
+    shell = {"id": response_id, "object": "response", "status": "in_progress", "output": []}
+    common = {"item_id": "msg_up", "output_index": 0, "content_index": 0}
+    return [
+        {"type": "response.created", "response": shell, "sequence_number": 0},
+        {"type": "response.in_progress", "response": shell, "sequence_number": 1},
+        {"type": "response.output_item.added", "output_index": 0, "item": message, "sequence_number": 2},
+        {"type": "response.content_part.added", **common, "part": part, "sequence_number": 3},
+        {"type": "response.output_text.delta", **common, "delta": "Hi ", "sequence_number": 4},
+        {"type": "response.output_text.delta", **common, "delta": "there", "sequence_number": 5},
+        {"type": "response.output_text.done", **common, "text": "Hi there", "sequence_number": 6},
+        {"type": "response.content_part.done", **common, "part": done["content"][0], "sequence_number": 7},
+        {"type": "response.output_item.done", "output_index": 0, "item": done, "sequence_number": 8},
+        {
+            "type": "response.completed",
+            "response": {**shell, "status": "completed", "output": [done], "usage": {"input_tokens": 3}},
+            "sequence_number": 9,
+        },
+    ]
+
+
+class Forwarder(ResponsesAgent):
+    """The MLflow docs' pattern: ``yield ResponsesAgentStreamEvent(**event.to_dict())`` per upstream event."""
+
+    async def predict_stream(self, request: Any) -> AsyncIterator[Any]:
+        for event in _upstream_events("resp_upstream"):
+            yield ResponsesAgentStreamEvent(**event)
+
+
+class Interleaved(ResponsesAgent):
+    """A message streams while a tool call finishes: items finish out of their output order."""
+
+    async def predict_stream(self, request: Any) -> AsyncIterator[Any]:
+        yield self.create_text_delta("first ", "m1")
+        yield {
+            "type": "response.output_item.done",
+            "item": self.create_function_call_item("f1", "c1", "f", "{}"),
+        }
+        yield {"type": "response.output_item.done", "item": self.create_text_output_item("first", "m1")}
+
+
+@pytest.mark.parametrize("agent", [Forwarder(), Interleaved()])
+def test_forwarded_and_interleaved_streams_keep_one_lifecycle(agent: ResponsesAgent) -> None:
+    with (
+        serve_app(create_app(Settings(), agent=loaded(agent, "fwd"))) as url,
+        OpenAI(base_url=url + "/v1", api_key="x", max_retries=0) as c,
+    ):
+        with c.responses.stream(model="fwd", input="hello") as stream:  # raises if the lifecycle repeats
+            events = list(stream)
+            final = stream.get_final_response()
+        raw = list(c.responses.create(model="fwd", input="hello", stream=True))
+    assert [e.sequence_number for e in raw] == list(range(len(raw)))
+    kinds = [e.type for e in raw]
+    assert kinds.count("response.created") == 1 and kinds.count("response.in_progress") == 1
+    assert kinds.count("response.content_part.added") == 1 and kinds.count("response.output_text.done") == 1
+    assert events[-1].type == "response.completed"
+    added = {e.item.id: e.output_index for e in raw if e.type == "response.output_item.added"}
+    assert [item.id for item in final.output] == sorted(added, key=added.__getitem__)  # by output_index
+    if isinstance(agent, Forwarder):
+        assert final.output_text == "Hi there" and final.id != "resp_upstream"
+    else:
+        assert [item.type for item in final.output] == ["message", "function_call"]
