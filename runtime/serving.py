@@ -36,6 +36,7 @@ from runtime.protocol.agent import (
     ResponsesAgentResponse,
     StreamEvent,
     TextDeltaEvent,
+    output_item_text,
 )
 from runtime.protocol.call import Call, CallStatus, ModelInfo, NullTelemetry, Telemetry
 from runtime.protocol.traceparent import parse_traceparent
@@ -94,8 +95,13 @@ def _observe(call: Call, event: StreamEvent) -> dict[str, object] | None:
         return event.response.get("usage")
     elif isinstance(event, ErrorEvent):
         raise AgentError(event.message)
-    elif isinstance(event, OutputItemDoneEvent) and not call.output_text:
-        call.output_text.append(content_text(event.item.get("content")))
+    elif isinstance(event, OutputItemDoneEvent):
+        try:
+            text = output_item_text(event.item)
+        except ValueError as exc:
+            raise AgentError(f"agent yielded an invalid stream event: item: {exc}") from None
+        if text and not call.output_text:
+            call.output_text.append(text)
     return None
 
 
@@ -255,8 +261,13 @@ class AgentService:
             call.first_event = call.first_event or time.perf_counter()
             call.output_events = len(response.output)
             for item in response.output:
-                if item.get("type", "message") == "message":
-                    call.output_text.append(content_text(item.get("content")))
+                try:
+                    text = output_item_text(item)
+                except ValueError as exc:
+                    where = f"output.{response.output.index(item)}"
+                    raise AgentError(f"agent returned an invalid response: {where}: {exc}") from None
+                if text:
+                    call.output_text.append(text)
             usage = response.usage
             if usage is not None:  # read, not dumped: only the two counts are needed
                 call.input_tokens, call.output_tokens = usage.input_tokens, usage.output_tokens

@@ -14,7 +14,9 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict) and "text" in part)
+        return "".join(
+            text for part in content if isinstance(part, dict) and isinstance(text := part.get("text"), str)
+        )
     return ""
 
 

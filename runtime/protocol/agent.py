@@ -34,7 +34,6 @@ __all__ = [
     "CompletedEvent",
     "ErrorEvent",
     "InputItem",
-    "OutputItem",
     "OutputItemAddedEvent",
     "OutputItemDoneEvent",
     "ResponsesAgentRequest",
@@ -45,6 +44,7 @@ __all__ = [
     "UnknownEvent",
     "Usage",
     "output_item_problem",
+    "output_item_text",
     "parse_stream_event",
 ]
 
@@ -119,8 +119,8 @@ class InputItem(dict[str, Any]):
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
         return core_schema.no_info_plain_validator_function(
-            _input_item, serialization=core_schema.plain_serializer_function_ser_schema(dict)
-        )
+            lambda value: value, serialization=core_schema.plain_serializer_function_ser_schema(dict)
+        )  # as one item of a request's input, :func:`_input_items` made it
 
 
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
@@ -178,31 +178,54 @@ def output_item_problem(item: Any) -> str | None:
     return _parts_problem(content)
 
 
-def _output_item(value: Any) -> dict[str, Any]:
-    problem = output_item_problem(value)
+def output_item_text(item: Any) -> str:
+    """The text of an output item an agent returned (its message parts' text; "" for other items), once
+    the item is checked as :func:`output_item_problem` does: ValueError saying what is wrong. One pass over
+    the parts for the usual message, as the serving layer reads every answer's text anyway."""
+    if type(item) is dict and item.get("type", "message") == "message":
+        content = item.get("content")
+        if type(content) is list:
+            texts = []
+            for part in content:
+                if type(part) is not dict or type(part.get("type")) is not str:
+                    break
+                text = part.get("text")
+                if type(text) is str:
+                    texts.append(text)
+                elif part["type"] in _TEXT_PARTS:
+                    break
+            else:
+                return texts[0] if len(texts) == 1 else "".join(texts)
+    problem = output_item_problem(item)
     if problem is not None:
-        raise PydanticCustomError("output_item", problem)
-    return value  # type: ignore[no-any-return]  # a dict: output_item_problem checked it
+        raise ValueError(problem)
+    return ""
 
 
-# An agent's output item: checked, kept as the agent's own dict (no copy per request).
-OutputItem = Annotated[dict[str, Any], PlainValidator(_output_item)]
-
-
-def _input_item(value: Any) -> InputItem:
-    if not isinstance(value, dict):
-        raise PydanticCustomError("input_item", "an input item must be an object")
-    problem = _item_problem(value)
-    if problem is not None:
-        raise PydanticCustomError("input_item", problem)
-    return InputItem(value)
+def _input_items(value: Any) -> list[InputItem]:
+    """A request's ``input`` list, each item checked (:func:`_item_problem`) and made an :class:`InputItem`:
+    one Python call per request, where a validator per item cost pydantic a call per item."""
+    if type(value) is not list:
+        raise PydanticCustomError("list_type", "Input should be a valid list")
+    items = []
+    for index, item in enumerate(value):
+        if type(item) is not dict:
+            raise PydanticCustomError("input_item", "item {index} must be an object", {"index": index})
+        if type(item.get("content")) is not str or "type" in item or item.get("role") not in _ROLES:
+            problem = _item_problem(item)  # not the usual text message: check it all
+            if problem is not None:
+                raise PydanticCustomError(
+                    "input_item", "item {index}: {problem}", {"index": index, "problem": problem}
+                )
+        items.append(InputItem(item))
+    return items
 
 
 class ResponsesAgentRequest(_Open):
     """What ``predict`` receives; its ``input`` items are :class:`InputItem` (dicts that read like MLflow's
     items)."""
 
-    input: list[InputItem]
+    input: Annotated[list[InputItem], PlainValidator(_input_items)]
     context: ChatContext | None = None
     custom_inputs: dict[str, Any] | None = None
     model: str | None = None
@@ -222,7 +245,7 @@ class ResponsesAgentRequest(_Open):
 
 class ResponsesAgentResponse(_Open):
     object: Literal["response"] = "response"
-    output: list[OutputItem]
+    output: list[dict[str, Any]]
     usage: Usage | None = None
     custom_outputs: dict[str, Any] | None = None
     id: str | None = None
@@ -251,7 +274,7 @@ class OutputItemAddedEvent(ResponsesAgentStreamEvent):
 
 class OutputItemDoneEvent(ResponsesAgentStreamEvent):
     type: Literal["response.output_item.done"] = "response.output_item.done"
-    item: OutputItem
+    item: dict[str, Any]
 
 
 class AnnotationAddedEvent(ResponsesAgentStreamEvent):

@@ -66,7 +66,7 @@ def _failed_root(app: Any) -> Any:
             "",
         ),
         ([{"type": "function_call", "id": "f", "call_id": "c"}], None, "function_call needs", ""),
-        (["not an item"], None, "must be an object", ""),
+        (["not an item"], None, "output.0: Input should be a valid dictionary", ""),
         # an exception's text stays in the log and the trace
         ([GOOD], {"when": object()}, "", "not JSON serializable"),
         ([GOOD], {"raw": b"bytes"}, "", "not JSON serializable"),

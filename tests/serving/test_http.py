@@ -198,7 +198,7 @@ def test_bad_input_gets_one_error_body(
     assert err["code"] == code
     assert err["request_id"] == "rid-1"
     if code == "invalid_schema" and b"[{" in body:
-        assert err["message"].startswith("input.0: ") and err["param"] == "input.0"
+        assert err["message"].startswith("input: item 0") and err["param"] == "input"
     assert set(err) >= {"code", "message", "type", "request_id"}
 
 
