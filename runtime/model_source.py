@@ -29,6 +29,7 @@ from runtime.observability.lazy_store import LazyStore
 from runtime.protocol.call import ModelInfo
 from runtime.serving import AgentSlot, LoadedAgent
 from runtime.state import Degraded, ReadinessCheck
+from runtime.store_calls import store_call
 
 __all__ = [
     "AliasFollower",
@@ -109,7 +110,7 @@ def store_readiness(client: RegistryClient) -> ReadinessCheck | None:
 
     async def check() -> str | None:
         try:
-            await asyncio.to_thread(lambda: lazy.store)
+            await store_call(lambda: lazy.store)
         except StoreUnavailable as exc:
             return Degraded(f"{exc.message}: traces are dropped and /api/* answers 503 until it answers")
         return None
@@ -152,12 +153,20 @@ def load_model_uri(uri: str, settings: Settings, executor: Executor | None = Non
 
 async def load_checked(uri: str, client: RegistryClient, executor: Executor | None = None) -> LoadedAgent:
     """Load a version off the event loop and make it answer its input example: a canary's challenger."""
-    resolved = await asyncio.to_thread(_resolve, client, uri)
+    resolved = await _resolved(client, uri)
     loaded = await asyncio.to_thread(load_resolved, resolved, uri, executor)
     example = input_example(resolved.local_path)
     if example is not None:
         await answer_example(loaded.runner, example)
     return loaded
+
+
+async def _resolved(client: RegistryClient, uri: str) -> ResolvedModel:
+    """:func:`_resolve` off the event loop, bounded in time (a store that hangs is a store that is down)."""
+    try:
+        return await store_call(lambda: _resolve(client, uri))
+    except RegistryError as exc:
+        raise AgentLoadError(f"cannot resolve {uri}: {exc.message}") from exc
 
 
 class AliasFollower:
@@ -172,6 +181,7 @@ class AliasFollower:
         self.executor = executor
         self.interval = interval
         self.wake = asyncio.Event()
+        self._last_logged: str | None = None
 
     async def run(self) -> None:
         while True:
@@ -183,14 +193,14 @@ class AliasFollower:
     async def check(self) -> bool:
         """Swap in the version the URI points at if it changed; True when a swap happened."""
         try:
-            resolved = await asyncio.to_thread(_resolve, self.client, self.uri)
+            resolved = await _resolved(self.client, self.uri)
         except RuntimeErrorBase as exc:
-            self._failed(f"cannot resolve {self.uri}: {exc.message}")
+            self._failed(exc.message)
             return False
         if resolved.model.model_id == self.slot.current.info.model_id:
             if self.slot.last_error is not None:  # the URI resolves to what is served again: nothing is wrong
                 log.info("%s points at the version being served again", self.uri)
-                self.slot.last_error = None
+                self.slot.last_error = self._last_logged = None
             return False
         try:
             fresh = await asyncio.to_thread(load_resolved, resolved, self.uri, self.executor)
@@ -198,7 +208,10 @@ class AliasFollower:
             if example is not None:
                 await answer_example(fresh.runner, example)
         except RuntimeErrorBase as exc:
-            self._failed(f"{resolved.model.uri} did not load: {exc.message}")
+            # The agent's exception text (which may quote a secret) goes to the log, not to /ready.
+            self._failed(
+                f"{resolved.model.uri} did not load: {exc.message}", f"{resolved.model.uri} did not load"
+            )
             return False
         previous = self.slot.swap(fresh)
         log.info(
@@ -210,7 +223,9 @@ class AliasFollower:
         )
         return True
 
-    def _failed(self, message: str) -> None:
-        if message != self.slot.last_error:
+    def _failed(self, message: str, shown: str | None = None) -> None:
+        """Log ``message`` (once while it stays the same); ``/ready`` shows ``shown``, else the message."""
+        if message != self._last_logged:
             log.error("%s; the current version keeps serving", message)
-        self.slot.last_error = message
+            self._last_logged = message
+        self.slot.last_error = message if shown is None else f"{shown} (the server log says why)"

@@ -10,6 +10,7 @@ PostgreSQL gets pre-ping so a restarted server costs one retry, not an error.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
@@ -92,6 +93,22 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+_PASSWORD = re.compile(r"(?P<user>//[^/:@]*:)[^/]*@")
+CONNECT_TIMEOUT = 10  # seconds to open a PostgreSQL connection before the store counts as unavailable
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with the password of its user part hidden, for messages, even when it does not parse."""
+    return _PASSWORD.sub(r"\g<user>***@", url)
+
+
+def _postgres_engine(url: str, parsed: URL) -> Engine:
+    # A server that accepts the connection but never answers (frozen, or behind a stalled proxy) would
+    # otherwise hold every caller forever; a timeout given in the URL wins.
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
 class Database:
     """One engine plus read/write transaction scopes; the only object repositories share."""
 
@@ -99,16 +116,14 @@ class Database:
         self.url = url
         try:
             parsed = make_url(url)
-        except (exc.ArgumentError, ValueError) as error:  # ValueError: a port that is not a number
-            raise InvalidArgument(f"invalid store URL {url!r}") from error
+        except (exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+            raise InvalidArgument(f"invalid store URL {redacted_url(url)!r}") from None
         backend = parsed.get_backend_name()
         unsupported = f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}"
         if backend not in ("sqlite", "postgresql"):
             raise InvalidArgument(f"{unsupported}: use sqlite:///PATH or postgresql+psycopg://...")
         try:
-            self.engine = (
-                _sqlite_engine(url) if backend == "sqlite" else create_engine(url, pool_pre_ping=True)
-            )
+            self.engine = _sqlite_engine(url) if backend == "sqlite" else _postgres_engine(url, parsed)
         except (exc.NoSuchModuleError, ImportError) as error:  # a driver that is not installed
             raise InvalidArgument(
                 f"{unsupported} ({_first_line(error)}): use sqlite:///PATH or postgresql+psycopg://..."

@@ -251,7 +251,8 @@ class StoreSpanProcessor(SpanProcessor):
         self._wake.set()
         self._worker.join(timeout)
         if self._worker.is_alive():
-            log.warning("span exporter still writing after %.0f s; %d spans left", timeout, len(self._queue))
+            left = len(self._queue) + self._writer.pending()
+            log.warning("span exporter still writing after %.0f s; %d spans not written yet", timeout, left)
 
     # -- worker --------------------------------------------------------------------------------------------
 

@@ -278,7 +278,7 @@ class ProcessWriter:
                     if time.monotonic() >= deadline:
                         raise WriterLost(f"no answer within {timeout:.0f} s")
             except (OSError, WriterLost, ValueError) as exc:
-                self._degrade("the trace writer process did not finish (%s)", exc)
+                self._degrade("the trace writer process did not finish (%s)", exc, closing=True)
             else:
                 self._stop_process(max(0.1, deadline - time.monotonic()))
                 sock.close()
@@ -391,8 +391,9 @@ class ProcessWriter:
         if self._on_metrics is not None:
             fold_into(self._on_metrics, batch)
 
-    def _degrade(self, message: str, exc: BaseException) -> None:
-        """Count what the writer had not acknowledged as lost, stop it, and write in-thread from now on."""
+    def _degrade(self, message: str, exc: BaseException, *, closing: bool = False) -> None:
+        """Count what the writer had not acknowledged as lost, stop it, and write in-thread from now on
+        (``closing``: the server is stopping, and there is no "from now on")."""
         lost = sum(self._in_flight.values())
         self._in_flight.clear()
         for batch in self._unfolded.values():  # their requests were served: their metrics count
@@ -403,7 +404,10 @@ class ProcessWriter:
         self._outbox = self._failure = None
         if lost:
             self._report(Outcome(0, lost, 0, None))
-        log.warning(message + "; writing traces in the server process from now on", exc)
+        if closing:
+            log.warning(message + ": %d spans it had not written are lost (counted as dropped)", exc, lost)
+        else:
+            log.warning(message + "; writing traces in the server process from now on", exc)
         self._degraded = True
         if self._proc is not None:
             self._stop_process(0.0)

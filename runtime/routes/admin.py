@@ -1,17 +1,18 @@
 """Shared pieces of the JSON admin API under ``/api/``: the registry handle, admin auth, blocking calls.
 
-Store calls block (SQLAlchemy), so they run in the thread pool. Writes need an admin key when
-``RUNTIME_ADMIN_KEYS`` is set; reads follow the serving keys (checked by the auth middleware).
+Store calls block (SQLAlchemy), so they run in threads, each with a deadline (:mod:`runtime.store_calls`).
+Writes need an admin key when ``RUNTIME_ADMIN_KEYS`` is set; reads follow the serving keys (checked by the
+auth middleware).
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from registry.client import RegistryClient
@@ -19,6 +20,7 @@ from runtime.errors import Forbidden, SchemaError
 from runtime.routes.errors import schema_error
 from runtime.routes.exchange import read_json
 from runtime.state import runtime_state
+from runtime.store_calls import store_call
 
 __all__ = ["admin_body", "blocking", "registry_of", "require_admin"]
 
@@ -32,7 +34,8 @@ def registry_of(request: Request) -> RegistryClient:
 
 
 async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    return await run_in_threadpool(fn, *args, **kwargs)
+    """A registry call, off the event loop and bounded in time (see :mod:`runtime.store_calls`)."""
+    return await store_call(functools.partial(fn, *args, **kwargs))
 
 
 def require_admin(request: Request) -> None:

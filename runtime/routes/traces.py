@@ -1,13 +1,12 @@
 """``GET /api/traces`` (filtered, paginated, newest first) and ``GET /api/traces/{trace_id}`` (span tree
 and the trace's assessments: scores and human feedback).
 
-Store queries are blocking SQL, so they run in a worker thread: a slow query must not stall the streams
-the same event loop is serving.
+Store queries are blocking SQL, so they run in a thread with a deadline (:mod:`runtime.store_calls`): a
+slow query must not stall the streams the same event loop is serving, nor a frozen store hang the API.
 """
 
 from __future__ import annotations
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,6 +17,7 @@ from runtime.observability.query import normalize_trace_id, search_filters
 from runtime.observability.tree import span_tree
 from runtime.routes.sse import json_response
 from runtime.state import runtime_state
+from runtime.store_calls import store_call
 
 __all__ = ["get_trace", "list_traces"]
 
@@ -32,7 +32,7 @@ def _store(request: Request) -> LazyStore:
 async def list_traces(request: Request) -> Response:
     filters = search_filters(request.query_params)
     store = _store(request)
-    found, token = await anyio.to_thread.run_sync(lambda: store.get().search_traces(**filters))
+    found, token = await store_call(lambda: store.get().search_traces(**filters), what="trace store")
     return json_response({"traces": [t.model_dump(mode="json") for t in found], "next_page_token": token})
 
 
@@ -42,8 +42,10 @@ async def get_trace(request: Request) -> Response:
     if trace_id is None:
         raise NotFound(f"trace {raw!r} not found: ids look like tr-<32 hex>")
     store = _store(request)
-    trace, spans = await anyio.to_thread.run_sync(lambda: store.get().get_trace(trace_id))
-    assessments = await anyio.to_thread.run_sync(lambda: store.get().search_assessments(trace_id=trace_id))
+    trace, spans = await store_call(lambda: store.get().get_trace(trace_id), what="trace store")
+    assessments = await store_call(
+        lambda: store.get().search_assessments(trace_id=trace_id), what="trace store"
+    )
     return json_response(
         {
             "trace": trace.model_dump(mode="json"),

@@ -16,7 +16,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from runtime.agents import ResponsesAgent, ResponsesAgentRequest, ResponsesAgentResponse
 from runtime.observability import SpanType, span
-from runtime.observability.providers import otlp_processor
+from runtime.observability.providers import OTLP_SHUTDOWN_SECONDS, otlp_processor
 from tests.serving.agents import loaded
 
 
@@ -139,3 +139,21 @@ def test_a_request_under_a_callers_span_is_exported_as_its_child(
     root, lookup = spans["invoke_agent tooly"], spans["lookup"]
     assert (root.trace_id.hex(), root.parent_span_id.hex()) == (trace, caller)
     assert (lookup.trace_id.hex(), lookup.parent_span_id) == (trace, root.span_id)
+
+
+def test_a_collector_that_is_down_gets_a_bounded_shutdown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not the SDK's 30 s of retries: a stopping server must not wait that long for a collector."""
+    from opentelemetry.sdk._shared_internal import BatchProcessor
+
+    asked: list[int] = []
+    real = BatchProcessor.shutdown
+
+    def spy(self: Any, timeout_millis: int = 30000) -> Any:
+        asked.append(timeout_millis)
+        return real(self, timeout_millis=timeout_millis)
+
+    monkeypatch.setattr(BatchProcessor, "shutdown", spy)
+    processor = otlp_processor({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9/v1/traces"})
+    assert processor is not None
+    processor.shutdown()
+    assert asked == [int(OTLP_SHUTDOWN_SECONDS * 1000)]
