@@ -46,7 +46,7 @@ __all__ = ["DROP_REASONS", "BatchWriter", "StoreSpanProcessor", "ThreadWriter", 
 
 log = logging.getLogger("runtime.observability.export")
 
-DROP_REASONS = ("queue_full", "store_error", "invalid")
+DROP_REASONS = ("queue_full", "store_error", "invalid", "writer_lost")
 
 
 class BatchWriter(Protocol):
@@ -316,6 +316,7 @@ class StoreSpanProcessor(SpanProcessor):
         with self._lock:
             self._exported += outcome.exported
             self._dropped["store_error"] += outcome.store_errors
+            self._dropped["writer_lost"] += outcome.writer_lost
             self._dropped["invalid"] += outcome.invalid
         if outcome.seconds is not None and self._on_write is not None:
             self._on_write(outcome.seconds)

@@ -26,7 +26,7 @@ here until they arrive (``wait_folded`` waits for that, not for the write), so i
 its requests are counted here instead: exactly once either way.
 
 Degrading, never breaking: if the writer cannot start, or dies, the spans it had not acknowledged are
-counted as ``store_error``, a warning is logged, and every later batch goes to ``fallback`` (the exporter
+counted as ``writer_lost``, a warning is logged, and every later batch goes to ``fallback`` (the exporter
 thread writes it), for the rest of the server's life.
 """
 
@@ -37,6 +37,7 @@ import contextlib
 import logging
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -70,6 +71,18 @@ __all__ = ["ProcessWriter"]
 log = logging.getLogger("runtime.observability.export")
 
 _MODULE = "runtime.observability.writer_process"
+# The writer ignores SIGINT and SIGTERM from its first moment: a Ctrl-C or a process-group SIGTERM just
+# after it started (it takes a second to import) must not kill it while its server still hands it the last
+# batches (it ends when the server is done with it, see writer_process). It is started with both blocked
+# (a signal mask survives exec), and its first line ignores them, then unblocks them (a pending one is
+# dropped).
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_LAUNCH = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM}); "
+    f"import sys; from {_MODULE} import main; sys.exit(main())"
+)
 _POLL = 1.0  # seconds between liveness checks of the writer while waiting for it
 # Room for the batches in flight, so handing one over is one write: each time the exporter thread blocks, it
 # waits for the GIL again to go on, up to a switch interval (5 ms) while the event loop is busy.
@@ -138,12 +151,16 @@ class ProcessWriter:
         with contextlib.suppress(OSError):  # capped by net.core.wmem_max; smaller only costs time
             ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", _MODULE, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                env=_child_environ(),
-                stdin=subprocess.DEVNULL,
-            )
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # this thread's, for the child
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-P", "-c", _LAUNCH, str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),),
+                    env=_child_environ(),
+                    stdin=subprocess.DEVNULL,
+                )
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self._sock = ours
             send(ours, (HELLO, self._url, self._retry_after, self._on_metrics is not None))
         except Exception as exc:  # no executable, no fds, no memory: trace in-thread rather than not at all
@@ -403,7 +420,7 @@ class ProcessWriter:
         self._inbox.clear()
         self._outbox = self._failure = None
         if lost:
-            self._report(Outcome(0, lost, 0, None))
+            self._report(Outcome(0, 0, 0, None, writer_lost=lost))
         if closing:
             log.warning(message + ": %d spans it had not written are lost (counted as dropped)", exc, lost)
         else:

@@ -93,7 +93,7 @@ def _serve(sock: socket.socket, parent: int) -> int:
                     fold_into(increments.append, batch)  # type: ignore[arg-type] # the server's own batch
                     send(sock, (METRICS, seq, increments[0] if increments else {}))
                 outcome = write_batch(store, batch, count)  # type: ignore[arg-type] # the server's own batch
-                send(sock, (ACK, seq, *outcome))
+                send(sock, (ACK, seq, *outcome[:4]))  # the wire's four counts (see writer_wire)
             elif message[0] == CLOSE:
                 send(sock, (BYE,))
                 return 0

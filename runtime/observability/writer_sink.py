@@ -32,12 +32,14 @@ class TraceSink(Protocol):
 
 
 class Outcome(NamedTuple):
-    """Spans written, dropped because the store failed, dropped as invalid; the write's duration if any."""
+    """Spans written, dropped because the store failed, dropped as invalid; the write's duration if any;
+    spans lost with a trace writer process that died."""
 
     exported: int
     store_errors: int
     invalid: int
     seconds: float | None
+    writer_lost: int = 0  # sent to a trace writer process that died before writing them (server side only)
 
 
 _last_warning = 0.0

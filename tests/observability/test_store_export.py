@@ -89,7 +89,11 @@ def test_batches_are_written_on_flush_with_a_trace_row_per_root(sink: Sink) -> N
         assert child["span_type"] == "TOOL"
         assert json.loads(child["attributes"])["tags"] == ["x", "y"]
         assert child["parent_span_id"] is not None
-        assert processor.stats() == (3, {"queue_full": 0, "store_error": 0, "invalid": 0}, 0)
+        assert processor.stats() == (
+            3,
+            {"queue_full": 0, "store_error": 0, "invalid": 0, "writer_lost": 0},
+            0,
+        )
 
 
 def test_a_full_batch_is_written_without_waiting_for_the_delay(sink: Sink) -> None:

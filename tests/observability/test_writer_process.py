@@ -106,7 +106,11 @@ def test_a_served_exporter_writes_through_its_process_once_it_is_ready(url: str)
         emit_request(provider, children=1)
     assert processor.force_flush(10_000)
     assert fallback.batches == 0  # everything went through the process, what came before it was ready too
-    assert processor.stats() == (2 * emitted + 10, {"queue_full": 0, "store_error": 0, "invalid": 0}, 0)
+    assert processor.stats() == (
+        2 * emitted + 10,
+        {"queue_full": 0, "store_error": 0, "invalid": 0, "writer_lost": 0},
+        0,
+    )
     assert len(writes) >= 2 and all(w > 0 for w in writes)
     pid = process.pid
     assert pid is not None
@@ -186,6 +190,26 @@ def test_the_writer_ignores_sigterm_and_finishes_what_it_was_sent(
     assert outcomes == [Outcome(1, 0, 0, outcomes[0].seconds)]
     assert not process.degraded
     assert stored_traces(url) == 1
+
+
+def test_the_writer_ignores_sigterm_from_its_first_moment(url: str) -> None:
+    """Ctrl-C or a process-group SIGTERM just after the first request started the writer (while it still
+    imports) used to kill it, and the server reported a failed writer."""
+    outcomes: list[Outcome] = []
+    process = ProcessWriter(url, outcomes.append, ThreadWriter(CountingStore(url), outcomes.append))
+    process.start()
+    assert process.pid is not None
+    os.kill(process.pid, signal.SIGTERM)  # at once: long before its imports are done
+    os.kill(process.pid, signal.SIGINT)
+    try:
+        assert wait_until(lambda: process._receive(0.05) or process._ready, timeout=30)
+        batch, count = request_batch()
+        process.write(batch, count)
+        assert process.wait(10)
+        assert not process.degraded
+        assert stored_traces(url) == 1
+    finally:
+        process.close(10)
 
 
 def test_a_writer_that_dies_is_replaced_by_the_thread(
@@ -352,7 +376,7 @@ def test_a_full_batch_is_handed_over_by_the_thread_that_filled_it(url: str) -> N
     assert len(processor._queue) == 2 and not processor._wake.is_set()
     provider.shutdown()
     assert stored_traces(url) == 2
-    assert processor.stats() == (6, {"queue_full": 0, "store_error": 0, "invalid": 0}, 0)
+    assert processor.stats() == (6, {"queue_full": 0, "store_error": 0, "invalid": 0, "writer_lost": 0}, 0)
 
 
 def test_a_hand_off_waits_for_nothing(url: str, writer: tuple[ProcessWriter, list[Outcome]]) -> None:
