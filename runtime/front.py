@@ -35,7 +35,7 @@ __all__ = ["AgentHandler", "Front"]
 
 AgentHandler = Callable[[RuntimeState, Scope, Receive, Send, str], Awaitable[None]]
 
-_OPEN_PATHS = frozenset({"/health", "/ready", "/ping"})
+_OPEN_PATHS = frozenset({"/health", "/ready", "/ping", "/metrics"})  # probes and scrapers, as in vLLM
 _MAX_REQUEST_ID = 128
 
 

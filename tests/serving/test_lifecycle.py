@@ -107,7 +107,7 @@ def test_concurrency_limit_answers_429_with_retry_after() -> None:
         first.join(10)
 
 
-def test_api_keys_guard_everything_but_health_and_ready() -> None:
+def test_api_keys_guard_everything_but_health_ready_and_metrics() -> None:
     app = create_app(Settings(api_keys=("k1", "k2")), agent=loaded(SlowSync(0)))
     with serve_app(app) as url:
         body = {"input": [{"role": "user", "content": "x"}]}
@@ -127,6 +127,8 @@ def test_api_keys_guard_everything_but_health_and_ready() -> None:
         assert httpx.get(url + "/v1/models").status_code == 401
         assert httpx.get(url + "/health").status_code == 200
         assert httpx.get(url + "/ready").status_code == 200
+        assert httpx.get(url + "/metrics").status_code == 200  # Prometheus scrapes without a key, as vLLM's
+        assert httpx.get(url + "/api/traces").status_code == 401
         err = httpx.get(url + "/version").json()["error"]
         assert err["code"] == "unauthorized"
         assert "k1" not in json.dumps(err)
