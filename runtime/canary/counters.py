@@ -8,7 +8,7 @@ counts; the last bucket is +Inf), from which quantiles are interpolated the way 
 Field names (one hash per canary and variant)::
 
     requests ok errors cancelled dropped error:<code>
-    latency_sum latency_sq latency_bucket:<i>     ttft_count ttft_sum ttft_bucket:<i>
+    latency_sum latency_sq latency_hist:<i>       ttft_count ttft_sum ttft_bucket:<i>
     tokens_n input_tokens output_tokens           cost_n cost
     score:<name>:n score:<name>:sum score:<name>:sq score:<name>:judged score:<name>:passed
 """
@@ -24,6 +24,7 @@ from runtime.canary.state import CounterDelta
 
 __all__ = [
     "LATENCY_BOUNDS",
+    "LATENCY_FIELD",
     "TTFT_BOUNDS",
     "Accumulator",
     "Observation",
@@ -32,8 +33,11 @@ __all__ = [
     "quantile",
 ]
 
-# Seconds. Agents run longer than single LLM calls, so latency reaches past five minutes.
-LATENCY_BOUNDS: tuple[float, ...] = tuple(0.01 * 2**k for k in range(16))  # 0.01 ... 327.68
+# Seconds, doubling from a quarter of a millisecond (a fast agent's requests take a fraction of one: a first
+# bucket of 10 ms reported them at 5 ms) past five minutes (agents run longer than single LLM calls). Its
+# field is ``latency_hist``: the earlier ``latency_bucket`` fields counted in other buckets.
+LATENCY_BOUNDS: tuple[float, ...] = tuple(0.00025 * 2**k for k in range(22))  # 0.00025 ... 524.288
+LATENCY_FIELD = "latency_hist"
 TTFT_BOUNDS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0,
 )  # fmt: skip
@@ -105,7 +109,7 @@ class Accumulator:
             ints[f"error:{o.error_code or o.status.lower()}"] += 1
         floats["latency_sum"] += o.latency
         floats["latency_sq"] += o.latency * o.latency
-        ints[f"latency_bucket:{bisect.bisect_left(LATENCY_BOUNDS, o.latency)}"] += 1
+        ints[f"{LATENCY_FIELD}:{bisect.bisect_left(LATENCY_BOUNDS, o.latency)}"] += 1
         if o.ttft is not None:
             ints["ttft_count"] += 1
             floats["ttft_sum"] += o.ttft
@@ -132,7 +136,8 @@ class Accumulator:
 
 
 def histogram(counters: Mapping[str, float], name: str, bounds: Sequence[float]) -> list[int]:
-    return [int(counters.get(f"{name}_bucket:{i}", 0)) for i in range(len(bounds) + 1)]
+    field = LATENCY_FIELD if name == "latency" else f"{name}_bucket"
+    return [int(counters.get(f"{field}:{i}", 0)) for i in range(len(bounds) + 1)]
 
 
 def quantile(q: float, bounds: Sequence[float], counts: Sequence[int]) -> float | None:

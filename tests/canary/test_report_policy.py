@@ -29,7 +29,7 @@ def counters(requests: int, errors: int = 0, **scores: tuple[int, float, float, 
         "errors": errors,
         "latency_sum": requests * 0.2,
         "latency_sq": requests * 0.05,
-        "latency_bucket:4": requests,
+        "latency_hist:10": requests,
         "tokens_n": requests,
         "input_tokens": 2 * requests,
         "output_tokens": 3 * requests,
@@ -50,7 +50,7 @@ def test_variants_side_by_side_with_quantiles_rates_tokens_and_scores() -> None:
     champion = report["variants"]["champion"]
     assert champion["requests"] == 200 and champion["error_rate"] == 0.02
     assert champion["errors_by_code"] == {"agent_error": 4}
-    assert champion["latency_s"]["p50"] == pytest.approx(0.12)  # inside (0.08, 0.16]
+    assert champion["latency_s"]["p50"] == pytest.approx(0.192)  # inside (0.128, 0.256]
     assert champion["tokens_per_request"] == {"input": 2, "output": 3, "total": 5}
     assert champion["scores"]["helpful"]["pass_rate"] == 0.8
     metrics = {row["metric"]: row for row in report["comparisons"]}

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sp
 
 from runtime.canary import stats
-from runtime.canary.counters import LATENCY_BOUNDS, quantile
+from runtime.canary.counters import LATENCY_BOUNDS, Accumulator, Observation, histogram, quantile
 
 
 def moments(values: list[float]) -> stats.Moments:
@@ -113,8 +113,18 @@ def test_a_real_difference_is_detected_by_the_sequential_test() -> None:
 
 def test_quantiles_interpolate_inside_their_bucket() -> None:
     counts = [0] * (len(LATENCY_BOUNDS) + 1)
-    counts[1] = 10  # ten requests in (0.01, 0.02]
-    assert quantile(0.5, LATENCY_BOUNDS, counts) == pytest.approx(0.015)
+    counts[6] = 10  # ten requests in (0.008, 0.016]
+    assert quantile(0.5, LATENCY_BOUNDS, counts) == pytest.approx(0.012)
     counts[-1] = 10  # ten beyond the last bound: reported at the last bound
     assert quantile(0.99, LATENCY_BOUNDS, counts) == LATENCY_BOUNDS[-1]
     assert quantile(0.5, LATENCY_BOUNDS, [0] * len(counts)) is None
+
+
+def test_a_fast_agents_latency_is_reported_at_its_scale() -> None:
+    """0.1 ms requests were reported at 5 ms (the middle of a first bucket of 10 ms)."""
+    accumulator = Accumulator()
+    for _ in range(20):
+        accumulator.add(Observation("c-1", "champion", "OK", None, 0.0001, None, None, None, None))
+    ints, _ = accumulator.deltas()[("c-1", "champion")]
+    p50 = quantile(0.5, LATENCY_BOUNDS, histogram(ints, "latency", LATENCY_BOUNDS))
+    assert p50 is not None and p50 <= 0.00025
