@@ -37,7 +37,7 @@ def _usage(call: Call, reported: Any) -> dict[str, Any]:
     inp, out = call.input_tokens or 0, call.output_tokens or 0
     usage: dict[str, Any] = {
         "input_tokens": inp,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": out,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": inp + out,

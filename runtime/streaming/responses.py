@@ -55,8 +55,13 @@ class _Item:
 
 def finished_item(item: dict[str, Any]) -> dict[str, Any]:
     """An output item as OpenAI shows it when complete: messages get a status and full content parts."""
-    if item.get("type", "message") != "message":
-        return {"status": "completed", **item} if item.get("type") == "function_call" else item
+    kind = item.get("type", "message")
+    if kind == "function_call":
+        return {"status": "completed", **item}
+    if kind == "function_call_output":  # OpenAI's output items carry an id and a status; MLflow's lack them
+        return {"id": f"fco_{item.get('call_id', '')}", "status": "completed", **item}
+    if kind != "message":
+        return item
     content = []
     for part in item.get("content") or []:
         is_text = part.get("type") == "output_text"

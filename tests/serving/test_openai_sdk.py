@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -150,3 +151,14 @@ def test_forwarded_and_interleaved_streams_keep_one_lifecycle(agent: ResponsesAg
         assert final.output_text == "Hi there" and final.id != "resp_upstream"
     else:
         assert [item.type for item in final.output] == ["message", "function_call"]
+
+
+def test_tool_call_answers_validate_as_the_sdks_own_types() -> None:
+    """Every field the SDK's types require is there (the SDK's parsing is lenient: check with its models)."""
+    from openai.types.responses import Response
+
+    with serve_app(create_app(Settings(), agent=loaded(ToolCaller(), "tools"))) as url:
+        body = httpx.post(url + "/v1/responses", json={"input": "weather?"}).json()
+    response = Response.model_validate(body)
+    assert [item.type for item in response.output] == ["function_call", "function_call_output", "message"]
+    assert response.usage is not None and response.usage.input_tokens_details.cache_write_tokens == 0
