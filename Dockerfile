@@ -21,7 +21,9 @@ RUN pip install --no-deps . \
 USER runtime
 EXPOSE 8080
 VOLUME ["/data"]
+# Shell form: the shell expands RUNTIME_PORT when the check runs, so `docker run -e RUNTIME_PORT=9000` is checked
+# on 9000 (8080 when unset or empty).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2).status != 200)"
+    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:${RUNTIME_PORT:-8080}/health', timeout=2).status != 200)"
 ENTRYPOINT ["runtime", "serve"]
 CMD ["examples/echo_agent.py"]

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = args.scenarios.split(",")
     if args.loadgen == "wrk":
         streams = [name for name in scenarios if SCENARIOS[name].stream]
-        problem = wrk_missing() or (f"wrk cannot measure streams: {streams}" if streams else None)
+        problem = (f"wrk cannot measure streams: {streams}" if streams else None) or wrk_missing()
         if problem:
             print(problem, file=sys.stderr)
             return 2

@@ -26,6 +26,7 @@ from registry.errors import RegistryError
 from runtime.agents import builtin
 from runtime.background import running
 from runtime.canary_wiring import attach_canary, canary_running
+from runtime.cli.common import configure_logging
 from runtime.config import Settings
 from runtime.errors import MethodNotAllowed, NotFound, RuntimeErrorBase
 from runtime.evaluation.online import OnlineEvaluation, build_online_evaluation
@@ -284,8 +285,11 @@ async def close_agent(agent: LoadedAgent) -> None:
 
 
 def app_from_env() -> Front:
-    """Factory for ``uvicorn --factory`` and multi-worker serving: every worker builds its own app."""
-    return create_app(Settings.from_env(), server_process=True)
+    """Factory for ``uvicorn --factory`` and multi-worker serving: every worker builds its own app, in a
+    process whose logging nobody configured yet: set up here as ``runtime serve`` does (RUNTIME_LOG_LEVEL)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings, server_process=True)
 
 
 AGENT_THREADS = "agent"  # the name prefix of the threads sync agents run in

@@ -7,8 +7,9 @@ the runtime reads ``os.environ`` (OpenTelemetry's own ``OTEL_*`` variables are r
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +56,10 @@ class Settings:
     request_timeout: float = _env(300.0, "Seconds a request (a whole stream) may take (504 / error event).")
     grace_period: float = _env(30.0, "Seconds in-flight requests get to finish after SIGTERM.")
     thread_pool_size: int = _env(64, "Threads that run sync agent code.")
-    sse_ping_interval: float = _env(15.0, "Seconds between SSE keep-alive comments.")
-    sse_send_timeout: float = _env(30.0, "Seconds one SSE write may block before the stream is dropped.")
+    sse_ping_interval: float = _env(15.0, "Seconds between SSE keep-alive comments (0: none).")
+    sse_send_timeout: float = _env(
+        30.0, "Seconds one SSE write may block before the stream is dropped (0: no limit)."
+    )
     tracing: bool = _env(True, "Trace every request (OpenTelemetry) and store the traces.")
     metrics: bool = _env(True, "Serve Prometheus metrics on /metrics.")
     metrics_dir: str = _env(
@@ -95,20 +98,40 @@ class Settings:
         default="", repr=False, metadata={"doc": "API key of the judge endpoint (never logged or stored)."}
     )
     judge_prices: str = _env("", "Judge cost in USD per million tokens: 'input,output' (e.g. 0.15,0.6).")
-    log_level: str = _env("info", "Log level.")
+    log_level: str = _env("info", "Log level: debug, info, warning, error or critical.")
     access_log: bool = _env(False, "Log one line per HTTP request (uvicorn's access log).")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            problem = _out_of_range(f.name, value)
+            if problem is not None:
+                raise BadRequest(f"{ENV_PREFIX + f.name.upper()}={value!r} {problem}", param=f.name)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
+        """Settings from ``explicit`` values (command-line options) over ``environ`` over the defaults.
+
+        A value of the wrong type or out of range raises ``BadRequest`` (exit code 2) naming where it came
+        from: ``RUNTIME_PORT='83736' must be ...`` for the environment, ``port=83736 must be ...`` (the
+        option's value) for an explicit one."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
+            var = ENV_PREFIX + f.name.upper()
             if explicit.get(f.name) is not None:
-                values[f.name] = explicit[f.name]
-                continue
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw != "":
-                values[f.name] = _parse(f.name, f.type, raw)
+                value = explicit[f.name]
+                shown = f"{f.name.replace('_', '-')}={value!r}"
+            else:
+                raw = env.get(var)
+                if raw is None or raw == "":
+                    continue
+                value = _parse(f.name, f.type, raw)
+                shown = f"{var}={raw!r}"
+            problem = _out_of_range(f.name, value)
+            if problem is not None:
+                raise BadRequest(f"{shown} {problem}", param=f.name)
+            values[f.name] = value
         return cls(**values)
 
     @classmethod
@@ -147,5 +170,103 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
         if "tuple" in str(kind):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
     except ValueError as exc:
-        raise BadRequest(f"{var}={raw!r} is not a valid {kind}") from exc
+        rule = _out_of_range(name, None) or _TYPE_RULES.get(str(kind), f"must be a valid {kind}")
+        raise BadRequest(f"{var}={raw!r} {rule}", param=name) from exc
     return raw
+
+
+_TYPE_RULES = {
+    "bool": "must be true or false (1, 0, yes, no, on, off)",
+    "int": "must be a whole number",
+    "float": "must be a number",
+}
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _number(low: float, high: float = math.inf, *, low_open: bool = False) -> Callable[[Any], str | None]:
+    """A check of a finite number from ``low`` (excluded when ``low_open``) to ``high``."""
+    if low_open:
+        rule = f"must be a finite number above {low:g}"
+    elif high == math.inf:
+        rule = f"must be a finite number of at least {low:g}"
+    else:
+        rule = f"must be a number from {low:g} to {high:g}"
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return rule
+        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
+            return rule
+        return None
+
+    return check
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[Any], str | None]:
+    rule = (
+        f"must be a whole number from {low} to {high}"
+        if high is not None
+        else f"must be a whole number of at least {low}"
+    )
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return rule
+        return rule if value < low or (high is not None and value > high) else None
+
+    return check
+
+
+def _log_level(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip().lower() in LOG_LEVELS:
+        return None
+    return "must be one of " + ", ".join(LOG_LEVELS)
+
+
+def _judge_prices(value: Any) -> str | None:
+    rule = "must be 'input,output': two numbers of at least 0, in USD per million tokens (e.g. 0.15,0.6)"
+    if not isinstance(value, str):
+        return rule
+    if not value.strip():
+        return None
+    parts = value.split(",")
+    try:
+        prices = [float(part) for part in parts]
+    except ValueError:
+        return rule
+    return None if len(prices) == 2 and all(math.isfinite(p) and p >= 0 for p in prices) else rule
+
+
+# The range of every setting that has one; 0 stays allowed where it means something: no SSE pings, no send
+# timeout, no grace period, a prompt alias never trusted from the cache.
+_RANGES: dict[str, Callable[[Any], str | None]] = {
+    "port": _integer(1, 65535),
+    "workers": _integer(1),
+    "canary_poll_interval": _number(0, low_open=True),
+    "canary_stale_after": _number(0, low_open=True),
+    "canary_buffer": _integer(1),
+    "max_body_bytes": _integer(1),
+    "max_concurrency": _integer(1),
+    "request_timeout": _number(0, low_open=True),
+    "grace_period": _number(0),
+    "thread_pool_size": _integer(1),
+    "sse_ping_interval": _number(0),
+    "sse_send_timeout": _number(0),
+    "alias_poll_interval": _number(0, low_open=True),
+    "prompt_cache_ttl": _number(0),
+    "sample_rate": _number(0, 1),
+    "scoring_queue_size": _integer(1),
+    "scoring_workers": _integer(1),
+    "scorer_timeout": _number(0, low_open=True),
+    "scorer_poll_interval": _number(0, low_open=True),
+    "judge_prices": _judge_prices,
+    "log_level": _log_level,
+}
+
+
+def _out_of_range(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be setting ``name`` (``must be ...``), or None when it can."""
+    check = _RANGES.get(name)
+    return None if check is None else check(value)

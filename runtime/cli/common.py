@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,16 @@ from typing import Any
 
 from registry import InvalidArgument
 
-__all__ = ["alias", "configure_logging", "format_time", "json_file", "pairs", "store_options", "table"]
+__all__ = [
+    "alias",
+    "check_redis_url",
+    "configure_logging",
+    "format_time",
+    "json_file",
+    "pairs",
+    "store_options",
+    "table",
+]
 
 
 def pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -74,7 +84,36 @@ def alias(
 
 
 def configure_logging(level: str) -> None:
-    """The process's log format and level; Alembic's per-plugin start-up lines only at debug level."""
+    """The process's log format and level; Alembic's per-plugin start-up lines only at debug level.
+
+    ``level`` comes from ``Settings.log_level``, which only holds a valid level name."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ``InvalidArgument`` (exit code 2) when the Redis URL ``url`` can never work (a scheme other than
+    redis, rediss or unix, a port or option that is not a number...): a start-up error of every command that
+    uses Redis. Connects to nothing; the message never shows the URL's password."""
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        reason = _without_password(str(exc), url)
+        raise InvalidArgument(f"invalid Redis URL (--redis-url or RUNTIME_REDIS_URL): {reason}") from None
+
+
+def _without_password(text: str, url: str) -> str:
+    """``text`` (an error about ``url``) with the URL's password hidden: whole, and any of its pieces
+    between URL delimiters that appears as a word (a password holding '/' cuts the URL short there)."""
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    if not password:
+        return text
+    text = text.replace(password, "***")
+    for piece in sorted(set(re.split(r"[/?#@:\[\]]", password)), key=len, reverse=True):
+        if piece:
+            text = re.sub(rf"(?<![\w]){re.escape(piece)}(?![\w])", "***", text)
+    return text

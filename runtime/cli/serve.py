@@ -12,10 +12,11 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from runtime.cli.common import configure_logging
+from registry.errors import RegistryError
+from runtime.cli.common import check_redis_url, configure_logging
 from runtime.config import ENV_PREFIX, Settings
 from runtime.errors import RuntimeErrorBase
-from runtime.observability.shared_metrics import start_afresh
+from runtime.observability.shared_metrics import check_writable, start_afresh
 
 __all__ = ["add_parser"]
 
@@ -104,8 +105,12 @@ def run(args: argparse.Namespace) -> int:
     from runtime.model_source import check_store_url
 
     explicit = _explicit(args)
-    settings = Settings.from_env(**explicit)
-    configure_logging(settings.log_level)
+    settings = Settings.from_env(**explicit)  # a value of the wrong type or out of range: main's one line
+    try:
+        configure_logging(settings.log_level)
+    except ValueError as exc:  # Settings only lets valid level names through; never a traceback anyway
+        print(f"error: RUNTIME_LOG_LEVEL: {exc}", file=sys.stderr)
+        return 2
     try:
         agent = load_target(settings.model, settings)
     except RuntimeErrorBase as exc:
@@ -114,7 +119,13 @@ def run(args: argparse.Namespace) -> int:
     # A store URL that can never work stops the start here, in the parent of any --workers. A store that does
     # not answer stops it only for a models:/ target, which it must resolve (above): a file or folder is
     # served without it until it answers (traces dropped and counted). Registry errors reach main's one line.
+    # So does a Redis URL that can never work (runtime worker's check), and a metrics folder that cannot be
+    # written, which would otherwise fail every second in every worker.
     check_store_url(settings)
+    if settings.redis_url:
+        check_redis_url(settings.redis_url)
+    if settings.metrics and settings.metrics_dir:
+        check_writable(settings.metrics_dir)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -131,5 +142,13 @@ def run(args: argparse.Namespace) -> int:
         with _shared_metrics(settings):
             uvicorn.run("runtime.app:app_from_env", factory=True, workers=settings.workers, **common)
     else:
-        uvicorn.run(create_app(settings, agent=agent, server_process=True), **common)
+        try:
+            app = create_app(settings, agent=agent, server_process=True)
+        except (RuntimeErrorBase, RegistryError) as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return exc.exit_code
+        except ValueError as exc:  # a setting some library refused: a usage error, in one line
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        uvicorn.run(app, **common)
     return 0

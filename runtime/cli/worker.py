@@ -24,7 +24,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
-from runtime.cli.common import configure_logging
+from registry import InvalidArgument
+from runtime.cli.common import check_redis_url, configure_logging
 from runtime.config import Settings
 
 if TYPE_CHECKING:
@@ -125,13 +126,13 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"error: cannot load scorers: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    client = registry_client(settings)  # a malformed store URL raises; one that does not answer is waited for
     try:
-        probe = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
-    except ValueError as exc:
-        client.close()
-        print(f"error: invalid Redis URL (--redis-url or RUNTIME_REDIS_URL): {exc}", file=sys.stderr)
+        check_redis_url(settings.redis_url)
+    except InvalidArgument as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    client = registry_client(settings)  # a malformed store URL raises; one that does not answer is waited for
+    probe = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
     provider, store = _tracing(settings) if settings.tracing else (None, None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

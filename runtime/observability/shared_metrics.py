@@ -9,7 +9,9 @@ snapshot (see :meth:`Registry.render`): counters and histograms summed over ever
 (totals never go down when a worker is replaced), gauges over the workers still publishing.
 
 Other workers' values are up to a second old; nothing of this is on the request path (the snapshot is
-taken on the event loop, once a second, and written by a thread).
+taken on the event loop, once a second, and written by a thread). A folder that cannot be written is
+refused when ``runtime serve`` starts (:func:`check_writable`); should it become unwritable later, the
+failure is logged at most once a minute, in one line, and the publishing goes on trying.
 """
 
 from __future__ import annotations
@@ -24,14 +26,33 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from runtime.background import running
+from runtime.errors import BadRequest
 from runtime.observability.prometheus import Registry, Snapshot
 
-__all__ = ["SharedMetrics", "start_afresh"]
+__all__ = ["SharedMetrics", "check_writable", "start_afresh"]
 
 log = logging.getLogger("runtime.observability")
 
 _SUFFIX = ".metrics.json"
 _LIVE_INTERVALS = 5  # a worker silent for this many intervals is taken as gone (its gauges no longer count)
+FAILURE_LOG_INTERVAL = 60.0  # seconds: a folder that cannot be written is reported at most this often
+
+
+def check_writable(directory: str | Path) -> None:
+    """Raise ``BadRequest`` (a start-up error, exit code 2) when the workers could not publish their metrics
+    to ``directory`` (``RUNTIME_METRICS_DIR``): it cannot be created, or a file cannot be written in it."""
+    folder = Path(directory)
+    probe = folder / f".probe-{os.getpid()}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BadRequest(
+            f"RUNTIME_METRICS_DIR={str(directory)!r} cannot be used: cannot create or write to it ({reason})",
+            param="metrics_dir",
+        ) from None
 
 
 def start_afresh(directory: str | Path) -> None:
@@ -51,6 +72,7 @@ class SharedMetrics:
         self.registry = registry
         self.interval = interval
         self.path = self.directory / f"{name or os.getpid()}{_SUFFIX}"  # one file per worker process
+        self._failure_logged_at: float | None = None  # time.monotonic() of the last failure logged
 
     def publish(self) -> None:
         """Write this worker's snapshot where the others read it (atomically: never half a file)."""
@@ -92,8 +114,8 @@ class SharedMetrics:
         finally:
             try:
                 self.publish()
-            except OSError:
-                log.warning("could not publish the last metrics to %s", self.directory, exc_info=True)
+            except OSError as exc:
+                self._failed(exc)
 
     async def _run(self, settle: Callable[[], object] | None) -> None:
         while True:
@@ -102,6 +124,19 @@ class SharedMetrics:
             try:
                 snapshot = self.registry.snapshot()  # on the loop: the values' one writer
                 await asyncio.to_thread(self._write, snapshot)
-            except OSError:
-                log.warning("could not publish metrics to %s", self.directory, exc_info=True)
+            except OSError as exc:
+                self._failed(exc)
             await asyncio.sleep(self.interval)
+
+    def _failed(self, exc: OSError) -> None:
+        """Log a failed publish in one line, at most once a minute: a folder that cannot be written fails
+        every second, and the reason is the same each time."""
+        now = time.monotonic()
+        if self._failure_logged_at is not None and now - self._failure_logged_at < FAILURE_LOG_INTERVAL:
+            return
+        self._failure_logged_at = now
+        log.warning(
+            "could not publish metrics to %s: %s (logged at most once a minute while it fails)",
+            self.directory,
+            exc,
+        )

@@ -339,3 +339,28 @@ def test_a_sync_agent_stuck_past_the_grace_period_does_not_keep_the_process_aliv
         assert elapsed < 12, f"exited {elapsed:.1f} s after SIGTERM:\n{server.output()}"
         assert "still running in threads after the shutdown" in server.output()
     assert answered == [503]
+
+
+def test_worker_processes_log_in_the_standard_format_at_the_configured_level(tmp_path: Path) -> None:
+    """Each --workers process configures logging as a single-process `runtime serve` does: the runtime's
+    INFO line that each worker's app logs at start (the scorers it runs) shows, in the standard format."""
+    scorers = tmp_path / "scorers.py"
+    scorers.write_text(
+        "from runtime.evaluation import scorer\n\n@scorer\ndef short(outputs):\n    return True\n"
+    )
+    env = {
+        "RUNTIME_HOME": str(tmp_path / "home"),
+        "RUNTIME_SCORING_QUEUE": "local",
+        "RUNTIME_LOG_LEVEL": "INFO",
+    }
+    line = re.compile(
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO runtime\.evaluation: "
+        r"scoring short at rate 1 \(in-process\)$",
+        re.M,
+    )
+    with ServeProcess(
+        ["examples/echo_agent.py", "--workers", "2", "--scorers", str(scorers)], env=env
+    ) as server:
+        server.wait_ready(timeout=60)
+        assert wait_until(lambda: len(line.findall(server.output())) == 2, timeout=30), server.output()
+        assert server.terminate(timeout=30) == 0
