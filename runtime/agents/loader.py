@@ -32,6 +32,7 @@ from typing import Any
 
 from registry.errors import RegistryError
 from registry.model_files import CODE_DIR, MANIFEST_FILE, read_manifest
+from runtime.agents.context import call_load_context, config_file_values, mlflow_model_config
 from runtime.agents.registration import capture_agent
 from runtime.errors import AgentLoadError
 
@@ -167,7 +168,12 @@ def _load_logged_model(folder: Path) -> Any:
         extra = [folder / str(p) for p in sys_path]
     else:  # logged before sys_path was written: each code path went on sys.path itself
         extra = [folder / str(p) for p in manifest.get("code_paths") or []]
-    return load_agent_file(folder / code, code_paths=extra)
+    config = manifest.get("config")
+    values = config_file_values(folder / config) if isinstance(config, str) and config else {}
+    with mlflow_model_config(values):  # an MLflow agent's ModelConfig reads it, as under MLflow
+        agent = load_agent_file(folder / code, code_paths=extra)
+    call_load_context(agent, {}, values)
+    return agent
 
 
 def _modules_in(folder: Path, skip: set[str]) -> dict[str, Path]:

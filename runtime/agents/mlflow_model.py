@@ -7,12 +7,14 @@ An MLflow ``ResponsesAgent`` expects MLflow's own request type; :func:`mlflow_re
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from runtime.agents.context import call_load_context, mlflow_model_config
 from runtime.errors import AgentLoadError
 from runtime.protocol.agent import ResponsesAgentRequest
 
@@ -49,12 +51,25 @@ def _code_file(folder: Path, mlmodel: dict[str, Any]) -> Path:
 
 
 def load_mlflow_model(folder: Path) -> Any:
+    """The agent of a folder MLflow saved, loaded as MLflow loads it: its logged ``model_config`` set while
+    its code runs (``ModelConfig`` reads it), then ``load_context`` with that config and its artifacts."""
     from runtime.agents.loader import load_agent_file
 
     mlmodel = read_mlmodel(folder)
     code_dir = folder / "code"
     extra = [code_dir] if code_dir.is_dir() else []
-    return load_agent_file(_code_file(folder, mlmodel), code_paths=extra)
+    pyfunc = (mlmodel.get("flavors") or {}).get("python_function") or {}
+    logged = pyfunc.get("config")
+    config: dict[str, Any] = logged if isinstance(logged, dict) else {}
+    artifacts = {
+        str(name): str(folder / str(info.get("path", "")))
+        for name, info in (pyfunc.get("artifacts") or {}).items()
+        if isinstance(info, dict)
+    }
+    with mlflow_model_config(config):
+        agent = load_agent_file(_code_file(folder, mlmodel), code_paths=extra)
+    call_load_context(agent, artifacts, config)
+    return agent
 
 
 def mlflow_request_adapter(agent: Any) -> Callable[[ResponsesAgentRequest], Any] | None:
@@ -94,16 +109,26 @@ def import_mlflow_model(
         if mlmodel.get(key):
             tags[f"mlflow.{key}"] = str(mlmodel[key])
     prompts = [str(p) for p in mlmodel.get("prompts") or []]
-    return client.log_model(
-        code,
-        name,
-        tags=tags,
-        # MLflow copies each code path (folder or file) into code/ and puts code/ on sys.path: so do we.
-        code_paths=sorted(p for p in code_dir.iterdir() if p.name != "__pycache__")
-        if code_dir.is_dir()
-        else [],
-        requirements=requirements if requirements.is_file() else None,
-        input_example=example,
-        prompts=prompts,
-        validate=validate,
-    )
+    logged_config = ((mlmodel.get("flavors") or {}).get("python_function") or {}).get("config")
+    with tempfile.TemporaryDirectory() as scratch:
+        config = None
+        if isinstance(logged_config, dict) and logged_config:  # MLflow's model_config, as a config file
+            config = Path(scratch) / MODEL_CONFIG_FILE
+            config.write_text(yaml.safe_dump(logged_config))
+        return client.log_model(
+            code,
+            name,
+            tags=tags,
+            # MLflow copies each code path (folder or file) into code/ and puts code/ on sys.path: so do we.
+            code_paths=sorted(p for p in code_dir.iterdir() if p.name != "__pycache__")
+            if code_dir.is_dir()
+            else [],
+            requirements=requirements if requirements.is_file() else None,
+            input_example=example,
+            prompts=prompts,
+            config=config,
+            validate=validate,
+        )
+
+
+MODEL_CONFIG_FILE = "model_config.yaml"  # an imported MLflow model's model_config, as its config file

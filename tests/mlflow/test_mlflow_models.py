@@ -6,6 +6,7 @@ rather than being skipped, so a missing install step is never mistaken for a pas
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from runtime.app import create_app
 from runtime.config import Settings
 from runtime.errors import AgentLoadError
 from runtime.loading import load_target
+from runtime.protocol.agent import ResponsesAgentRequest
 from tests.servers import serve_app
 
 # MLflow warns about its own type hints and deprecations while saving; those are not ours to fix.
@@ -163,3 +165,58 @@ def test_import_mlflow_cli(mlflow_model: Path, tmp_path: Path) -> None:
     )
     assert refused.returncode == 2
     assert "no MLmodel file" in refused.stderr
+
+
+CONFIGURED_AGENT = """
+import mlflow
+from mlflow.models import ModelConfig
+from mlflow.pyfunc import ResponsesAgent
+from mlflow.types.responses import ResponsesAgentRequest, ResponsesAgentResponse
+
+CONFIG = ModelConfig(development_config={"greeting": "dev-config"})
+
+
+class Configured(ResponsesAgent):
+    def __init__(self):
+        self.loaded = "unset"
+
+    def load_context(self, context):
+        self.loaded = f"{context.model_config.get('greeting')}+{sorted(context.artifacts)}"
+
+    def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        text = f"{CONFIG.get('greeting')} / {self.loaded}"
+        return ResponsesAgentResponse(output=[self.create_text_output_item(text, "m1")])
+
+
+mlflow.models.set_model(Configured())
+"""
+
+
+def test_the_logged_model_config_and_load_context_apply_as_under_mlflow(tmp_path: Path) -> None:
+    """MLflow sets the logged model_config while the code runs (ModelConfig reads it) and calls
+    load_context with it and the artifacts; served, imported or loaded by MLflow, the agent answers alike."""
+    if mlflow is None:
+        pytest.fail("mlflow is not installed: run the test command (bash scripts/test)", pytrace=False)
+    code = tmp_path / "configured_agent.py"
+    code.write_text(CONFIGURED_AGENT)
+    (tmp_path / "notes.txt").write_text("an artifact")
+    out = tmp_path / "configured"
+    mlflow.pyfunc.save_model(
+        path=str(out),
+        python_model=str(code),
+        model_config={"greeting": "logged-config"},
+        artifacts={"notes": str(tmp_path / "notes.txt")},
+    )
+    request = {"input": [{"role": "user", "content": "hi"}]}
+    expected = "logged-config / logged-config+['notes']"
+    assert mlflow.pyfunc.load_model(str(out)).predict(request)["output"][0]["content"][0]["text"] == expected
+
+    with serve_app(create_app(Settings(model=str(out)))) as url:  # the folder MLflow saved
+        r = httpx.post(url + "/invocations", json=request, timeout=60)
+        assert r.json()["output"][0]["content"][0]["text"] == expected
+    settings = Settings(home=str(tmp_path / "home"))
+    with RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root) as client:
+        logged = import_mlflow_model(client, out, "configured", None)
+    agent = load_target(logged.uri, settings)  # imported: its config kept (artifacts are MLflow's own)
+    reply = asyncio.run(agent.runner.predict(ResponsesAgentRequest.model_validate(request)))
+    assert reply.output[0]["content"][0]["text"] == "logged-config / logged-config+[]"
