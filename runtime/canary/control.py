@@ -100,10 +100,61 @@ class CanaryControl:
         numbers: dict[str, JsonValue] | None = None,
     ) -> CanaryState:
         entry = AuditEntry(actor=actor, action="rollback", reason=reason, numbers=numbers or {})
+        if await self.store.get(canary_id) is None:
+            closed = await self._close_lost(canary_id, entry)
+            if closed is not None:
+                return closed
         await self.store.transition(canary_id, (Status.RUNNING,), Status.ROLLED_BACK, entry, end=True)
         state = await self._get(canary_id)
         await self._record(state, entry)
         return state
+
+    async def _close_lost(self, canary_id: str, entry: AuditEntry) -> CanaryState | None:
+        """A canary the store's history calls running but Redis no longer knows (Redis restarted empty): no
+        replica routes to it any more, and only a promotion moves the alias, so it ended as a rollback.
+        Record that in the store and return it; None if the store has no such canary to close."""
+        if self.registry is None:
+            return None
+        registry = self.registry
+
+        def close() -> CanaryState | None:
+            try:
+                record = registry.store.get_canary(canary_id)
+            except RegistryError:
+                return None
+            if record.status not in (Status.RUNNING.value, Status.PROMOTING.value):
+                return None
+            lost = "its state was lost from Redis"
+            closed = CanaryState(
+                definition=CanaryDefinition.model_validate(record.config),
+                status=Status.ROLLED_BACK,
+                updated_ms=now_ms(),
+                decided_by=entry.actor,
+                reason=f"{entry.reason}; {lost}" if entry.reason else lost,
+            )
+            registry.store.record_canary(
+                record.model_copy(
+                    update={
+                        "status": closed.status.value,
+                        "ended_time": closed.updated_ms,
+                        "decided_by": closed.decided_by,
+                        "reason": closed.reason,
+                    }
+                )
+            )
+            registry.store.add_canary_event(
+                CanaryEvent(
+                    canary_id=canary_id,
+                    time=entry.at_ms or now_ms(),
+                    actor=entry.actor,
+                    action=entry.action,
+                    reason=entry.reason,
+                    details={**entry.numbers, "redis_state": "lost"},
+                )
+            )
+            return closed
+
+        return await asyncio.to_thread(close)
 
     async def _get(self, canary_id: str) -> CanaryState:
         state = await self.store.get(canary_id)

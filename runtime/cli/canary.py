@@ -2,7 +2,7 @@
 
 The CLI talks to Redis (``--redis-url`` / ``RUNTIME_REDIS_URL``) and the store directly, like every replica,
 so it needs no running server. Exit codes: 0 done, 1 failed (a conflict: someone else decided first;
-Redis or the store unreachable), 2 bad usage.
+Redis or the store unreachable), 2 bad usage (a malformed Redis or store URL too).
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from registry.client import RegistryClient
-from registry.errors import RegistryError
+from registry.errors import InvalidArgument, RegistryError
 from runtime.canary.control import CanaryControl
 from runtime.canary.model import CanaryDefinition, Mode, new_canary_id, parse_duration
 from runtime.canary.policy import numbers
 from runtime.canary.render import render_history, render_report
 from runtime.canary.report import VARIANTS, build_report
 from runtime.canary.state import CanaryStore
+from runtime.cli.common import check_redis_url
 from runtime.config import Settings
-from runtime.errors import BadRequest, Unavailable
+from runtime.errors import BadRequest, NotFound, Unavailable
 
 __all__ = ["add_parser"]
 
@@ -51,12 +52,15 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
     if not settings.redis_url:
         raise BadRequest("canaries need Redis: pass --redis-url or set RUNTIME_REDIS_URL")
+    check_redis_url(settings.redis_url)  # as runtime serve and runtime worker: one line, exit 2
     return settings
 
 
 def _registry(settings: Settings) -> RegistryClient:
     try:
         return RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root)
+    except InvalidArgument:
+        raise  # a store URL that can never work: a usage error (exit 2), as for every other command
     except RegistryError as exc:
         raise Unavailable(exc.message) from exc
 
@@ -150,10 +154,16 @@ async def _status(args: argparse.Namespace, control: CanaryControl) -> int:
 
 
 async def _decide(args: argparse.Namespace, control: CanaryControl) -> int:
-    report, _ = await _report(control, args.target)
+    try:
+        report, _ = await _report(control, args.target)
+    except NotFound:
+        if args.action != "rollback":
+            raise
+        # Not in Redis (restarted without its data): a canary the store still calls running is closed there.
+        report = {"canary": {"canary_id": args.target}}
     canary_id = report["canary"]["canary_id"]
     act = control.promote if args.action == "promote" else control.rollback
-    state = await act(canary_id, _actor(args), args.reason, numbers(report))
+    state = await act(canary_id, _actor(args), args.reason, numbers(report) if "variants" in report else {})
     d = state.definition
     if args.action == "promote":
         moved = f"@{d.champion_alias} now points at {d.model} v{d.challenger_version}"

@@ -15,7 +15,7 @@ import pytest
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.cli.main import main
-from tests.canary.conftest import REDIS_URL, canary_settings, register
+from tests.canary.conftest import REDIS_URL, canary_settings, delete_prefix, register
 from tests.servers import ROOT, serve_app
 
 
@@ -115,6 +115,26 @@ def test_history_lists_canaries_with_their_outcomes_from_the_store(
     assert [e.action for e in registry.store.canary_events(first)] == ["start", "rollback"]
     edges = {(e.dst_id) for e in registry.get_lineage("canary", second, "downstream")}
     assert edges == {"models:/bot/1", "models:/bot/2"}
+
+
+def test_a_canary_lost_with_redis_can_still_be_closed_in_the_history(
+    registry: RegistryClient, options: list[str], prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Redis restarted without its data mid-canary: replicas stop routing to it, but the store's history
+    said "running" forever and a rollback answered "no canary"."""
+    cid = start(capsys, options)
+    delete_prefix(prefix)  # what a Redis restart without persistence leaves
+    capsys.readouterr()
+    assert main(["canary", "rollback", cid, "--actor", "ops", "--reason", "redis restarted", *options]) == 0
+    assert f"rolled back canary {cid}" in capsys.readouterr().out
+    record = registry.store.get_canary(cid)
+    assert (record.status, record.decided_by) == ("rolled_back", "ops")
+    assert record.reason == "redis restarted; its state was lost from Redis"
+    assert record.ended_time is not None
+    assert [e.action for e in registry.store.canary_events(cid)] == ["start", "rollback"]
+    assert registry.store.get_model_version_by_alias("bot", "champion").version == 1  # never moved
+    assert main(["canary", "rollback", cid, *options]) == 1  # closed: nothing left to roll back
+    assert f"canary {cid!r} not found" in capsys.readouterr().err
 
 
 def test_the_http_api_shows_canaries_and_answers_409_to_the_second_decision(
