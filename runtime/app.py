@@ -267,7 +267,9 @@ async def stop_calls_before_grace_ends(service: AgentService, grace: float) -> N
     stopped = service.stop_calls()
     if stopped:
         log.warning(
-            "grace period over: %d request(s) still running were ended with 503 shutting_down", stopped
+            "grace period over: %d call(s) still running were ended (503 shutting_down, or an error event "
+            "for a stream that had started)",
+            stopped,
         )
 
 

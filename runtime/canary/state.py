@@ -86,9 +86,10 @@ return 1
 
 class CanaryStore:
     def __init__(self, client: aioredis.Redis, prefix: str, timeout: float) -> None:
-        from redis.exceptions import RedisError
+        from redis.exceptions import AuthenticationError, RedisError
 
         self._failures = (RedisError, OSError, TimeoutError)
+        self._refused = AuthenticationError
         self.redis = client
         self.prefix = prefix.rstrip(":")
         self.timeout = timeout
@@ -123,6 +124,8 @@ class CanaryStore:
             async with asyncio.timeout(self.timeout):
                 return await call
         except self._failures as exc:
+            if isinstance(exc, self._refused):
+                raise Unavailable(f"Redis refused the credentials ({what})", retry_after=1) from exc
             raise Unavailable(f"Redis did not answer ({what}: {type(exc).__name__})", retry_after=1) from exc
 
     async def ping(self) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +132,32 @@ def test_an_unreachable_redis_is_unavailable_within_the_timeout() -> None:
         await dead.close()
 
     asyncio.run(scenario())
+
+
+def test_credentials_redis_refuses_are_named_as_such(tmp_path: Path) -> None:
+    """Not "Redis did not answer (...: AuthenticationError)": the operator's fix is the password."""
+    server = shutil.which("redis-server")
+    assert server, "redis-server is needed (the test command starts Redis from it)"
+    port = free_port()
+    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", "right", "--save", ""]
+    proc = subprocess.Popen([*args, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+
+        async def scenario() -> None:
+            for _ in range(100):  # until it listens
+                store = CanaryStore.from_url(f"redis://:wrong@127.0.0.1:{port}/0", "t", 1.0)
+                try:
+                    await store.ping()
+                except Unavailable as exc:
+                    if "refused the credentials" in exc.message:
+                        assert "wrong" not in exc.message
+                        return
+                finally:
+                    await store.close()
+                await asyncio.sleep(0.05)
+            raise AssertionError("Redis never refused the credentials")
+
+        asyncio.run(scenario())
+    finally:
+        proc.terminate()
+        proc.wait(10)
