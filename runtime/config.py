@@ -219,10 +219,15 @@ def _integer(low: int, high: int | None = None) -> Callable[[Any], str | None]:
     return check
 
 
-def _log_level(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip().lower() in LOG_LEVELS:
-        return None
-    return "must be one of " + ", ".join(LOG_LEVELS)
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    """A check of a word from ``choices``, in any case."""
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return None
+        return "must be one of " + ", ".join(choices)
+
+    return check
 
 
 def _judge_prices(value: Any) -> str | None:
@@ -262,7 +267,8 @@ _RANGES: dict[str, Callable[[Any], str | None]] = {
     "scorer_timeout": _number(0, low_open=True),
     "scorer_poll_interval": _number(0, low_open=True),
     "judge_prices": _judge_prices,
-    "log_level": _log_level,
+    "log_level": _one_of(*LOG_LEVELS),
+    "trace_writer": _one_of("process", "thread"),
 }
 
 

@@ -36,7 +36,10 @@ def config_file_values(path: Path) -> dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise AgentLoadError(f"cannot read the config file {path.name}: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        raise AgentLoadError(f"cannot read the config file {path.name}{at}: {first}") from exc
     if values is None:
         return {}
     if not isinstance(values, dict):

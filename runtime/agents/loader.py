@@ -151,8 +151,11 @@ def load_agent(target: str | Path) -> Any:
             return load_mlflow_model(path)
         code_dir = path / "code"
         extra = [code_dir] if code_dir.is_dir() else []
-        return load_agent_file(find_code_file(path), code_paths=extra)
-    return load_agent_file(path)
+        agent = load_agent_file(find_code_file(path), code_paths=extra)
+    else:
+        agent = load_agent_file(path)
+    call_load_context(agent, {}, {})  # a file or folder logged nowhere: no config, no artifacts
+    return agent
 
 
 def _load_logged_model(folder: Path) -> Any:

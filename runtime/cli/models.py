@@ -19,6 +19,7 @@ from registry import InvalidArgument, RegistryClient, RegistryError
 from registry.client import ResolvedModel
 from runtime.cli import common
 from runtime.cli.common import format_time, json_file, pairs, store_options, table
+from runtime.config import Settings
 
 __all__ = ["add_parser", "agent_validator"]
 
@@ -33,7 +34,12 @@ def agent_validator() -> Callable[[Path], object]:
 
 
 def _client(args: argparse.Namespace) -> RegistryClient:
-    return RegistryClient(getattr(args, "store_url", None), getattr(args, "artifact_root", None))
+    """The registry of the options, else of RUNTIME_STORE_URL / RUNTIME_ARTIFACT_ROOT, else under
+    RUNTIME_HOME: the one ``runtime serve`` opens with the same environment."""
+    settings = Settings.from_env(
+        store_url=getattr(args, "store_url", None), artifact_root=getattr(args, "artifact_root", None)
+    )
+    return RegistryClient(settings.resolved_store_url, settings.resolved_artifact_root)
 
 
 def _command(run: Callable[[argparse.Namespace, RegistryClient], int]) -> Command:

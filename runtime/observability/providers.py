@@ -160,9 +160,7 @@ class _OtlpProcessor(BatchSpanProcessor):
 
 def _writer_process(settings: Settings) -> bool:
     """Write traces from a writer process, unless told not to or the store lives in this process' memory."""
-    mode = settings.trace_writer.strip().lower()
-    if mode not in ("process", "thread"):
-        log.warning("unknown RUNTIME_TRACE_WRITER %r; writing traces from a writer process", mode)
+    mode = settings.trace_writer.strip().lower()  # process or thread: Settings checked it
     if mode == "thread":
         return False
     url = settings.resolved_store_url

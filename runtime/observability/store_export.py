@@ -143,6 +143,7 @@ class StoreSpanProcessor(SpanProcessor):
         self._flushes: list[_Flush] = []
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._exported = 0
+        self._in_hand = 0  # spans the worker took off the queue and is handing to the writer
         self._stopping = False
         self._on_metrics = on_metrics
         # Whether a root record queued here has its request metrics counted by the writer (see root_metrics).
@@ -251,7 +252,7 @@ class StoreSpanProcessor(SpanProcessor):
         self._wake.set()
         self._worker.join(timeout)
         if self._worker.is_alive():
-            left = len(self._queue) + self._writer.pending()
+            left = len(self._queue) + self._in_hand + self._writer.pending()
             log.warning("span exporter still writing after %.0f s; %d spans not written yet", timeout, left)
 
     # -- worker --------------------------------------------------------------------------------------------
@@ -297,9 +298,11 @@ class StoreSpanProcessor(SpanProcessor):
     def _drain(self) -> None:
         while self._queue:
             batch = self._take(self._max_batch)
+            self._in_hand = len(batch)  # neither queued nor the writer's yet: counted at a stuck shutdown
             compacted = self._compact(batch)
             if compacted is not None:
                 self._writer.write(compacted, len(batch))
+            self._in_hand = 0
 
     def _compact(self, batch: list[ReadableSpan | RootRecord]) -> SpanBatch | None:
         try:

@@ -20,6 +20,7 @@ from runtime.protocol.agent import (
     StreamEvent,
     TextDeltaEvent,
 )
+from runtime.streaming.sse import json_bytes
 from runtime.streaming.text import compact
 
 __all__ = ["ResponsesStream", "finished_item"]
@@ -51,6 +52,14 @@ class _Item:
         self.parts: list[str] = []
         self.text_open = False
         self.fresh = True  # opened here; False once the agent opened it with its own output_item.added
+
+
+def _sendable(value: Any) -> Any:
+    """``value``, once it is known to encode as JSON: what goes into the final event must fail now, while
+    the agent's call is open (its trace then says ERROR), not when that event is sent (a cut stream)."""
+    if value is not None:
+        json_bytes(value)  # TypeError for what JSON cannot hold
+    return value
 
 
 def finished_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +113,7 @@ class ResponsesStream:
     def feed(self, event: StreamEvent) -> list[Event]:
         extra = event.__pydantic_extra__
         if extra and "custom_outputs" in extra:  # MLflow's stream events carry them at the top level
-            self.custom_outputs = extra["custom_outputs"]
+            self.custom_outputs = _sendable(extra["custom_outputs"])
         if isinstance(event, TextDeltaEvent):
             return self._delta(event)
         if isinstance(event, OutputItemDoneEvent):
@@ -128,8 +137,9 @@ class ResponsesStream:
                 )
             ]
         if isinstance(event, CompletedEvent):
-            self.usage = event.response.get("usage") or self.usage
-            self.custom_outputs = event.response.get("custom_outputs", self.custom_outputs)
+            self.usage = _sendable(event.response.get("usage")) or self.usage
+            if "custom_outputs" in event.response:
+                self.custom_outputs = _sendable(event.response["custom_outputs"])
             return []
         if isinstance(event, ErrorEvent):
             return self.fail({"code": event.code or "agent_error", "message": event.message})

@@ -65,3 +65,14 @@ def test_a_failing_load_context_or_a_bad_config_is_a_load_error(
 ) -> None:
     with pytest.raises(AgentLoadError, match=message.replace("[", r"\[")):
         load_agent(_logged(tmp_path, config))
+
+
+def test_a_served_file_gets_load_context_too(tmp_path: Path) -> None:
+    code = tmp_path / "plain.py"
+    code.write_text(AGENT)
+    agent = load_agent(code)
+    assert agent.settings == {} and agent.artifacts == {}
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "agent.py").write_text(AGENT)
+    assert load_agent(folder).settings == {}

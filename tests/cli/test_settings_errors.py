@@ -55,6 +55,7 @@ from tests.servers import ROOT, ServeProcess, free_port
         ("JUDGE_PRICES", "0.15", "must be 'input,output'"),
         ("JUDGE_PRICES", "0.15,-1", "must be 'input,output'"),
         ("LOG_LEVEL", "verbose", "must be one of debug, info, warning, error, critical"),
+        ("TRACE_WRITER", "bogus", "must be one of process, thread"),
         ("TRACING", "maybe", "must be true or false"),
     ],
 )

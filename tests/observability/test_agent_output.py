@@ -131,3 +131,19 @@ def test_custom_outputs_reach_the_responses_api(traced: Any) -> None:
     assert app.client.post("/invocations", json=MSG).json()["custom_outputs"] == {"k": 2}
     streamed = app.client.post("/v1/responses", json={**MSG, "stream": True})
     assert '"custom_outputs":{"k":2}' in streamed.text.splitlines()[-2]
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        {"type": "response.output_item.done", "item": GOOD, "custom_outputs": {"raw": b"x"}},
+        {"type": "response.completed", "response": {"custom_outputs": {"ids": {1, 2}}}},
+    ],
+)
+def test_custom_outputs_json_cannot_hold_fail_the_stream_inside_the_call(traced: Any, last: Any) -> None:
+    """They are sent on the final response.completed, after the agent is done: checked when they arrive."""
+    app = traced(loaded(Streams([ResponsesAgent.create_text_delta("hi", "m1"), last]), "bad-custom"))
+    r = app.client.post("/v1/responses", json={**MSG, "stream": True})
+    kinds = [json.loads(line[6:])["type"] for line in r.text.splitlines() if line.startswith("data: ")]
+    assert kinds[-2:] == ["error", "response.failed"]
+    _failed_root(app)
