@@ -136,6 +136,8 @@ def _item_problem(item: dict[str, Any]) -> str | None:
         return _message_problem(item)
     if not isinstance(kind, str):
         return "type must be a string"
+    if "role" in item:  # only messages have a role: a typo in the type would pass unseen
+        return f"an item with a role is a message: its type must be message, not {kind!r}"
     if kind == "function_call" and not all(isinstance(item.get(k), str) for k in _CALL_FIELDS):
         return "a function_call needs string call_id, name and arguments"
     if kind == "function_call_output" and (not isinstance(item.get("call_id"), str) or "output" not in item):

@@ -185,6 +185,7 @@ JSON = {"content-type": "application/json"}
             "invalid_schema",
         ),
         (b'{"input": ["text"]}', JSON, 400, "invalid_schema"),
+        (b'{"input": [{"role": "user", "content": "x", "type": "bogus"}]}', JSON, 400, "invalid_schema"),
         (b"not json", {"content-type": "application/x-www-form-urlencoded"}, 400, "invalid_json"),
     ],
 )
