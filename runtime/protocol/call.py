@@ -121,17 +121,16 @@ class CompositeTelemetry:
         return handles
 
     def settle(self, call: Call, handle: object) -> None:
-        handles = handle if isinstance(handle, list) else [None] * len(self.parts)
-        for part, part_handle in zip(self.parts, handles, strict=False):
-            try:
-                part.settle(call, part_handle)
-            except Exception:
-                _log.exception("telemetry %r failed to settle request %s", part, call.request_id)
+        self._each("settle", call, handle)
 
     def end(self, call: Call, handle: object) -> None:
+        self._each("end", call, handle)
+
+    def _each(self, step: str, call: Call, handle: object) -> None:
+        """``part.settle`` or ``part.end`` of every part, in order, each with its own handle."""
         handles = handle if isinstance(handle, list) else [None] * len(self.parts)
         for part, part_handle in zip(self.parts, handles, strict=False):
             try:
-                part.end(call, part_handle)
+                getattr(part, step)(call, part_handle)
             except Exception:
-                _log.exception("telemetry %r failed to end request %s", part, call.request_id)
+                _log.exception("telemetry %r failed to %s request %s", part, step, call.request_id)
