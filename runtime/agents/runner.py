@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from runtime.agents.base import ResponsesAgent
+from runtime.agents.chat import content_text
 from runtime.errors import AgentError
 from runtime.protocol.agent import (
     OutputItemDoneEvent,
@@ -133,7 +134,8 @@ class AgentRunner:
                 custom = extra["custom_outputs"]
             if isinstance(event, OutputItemDoneEvent):
                 output.append(event.item)
-                texts.pop(str(event.item.get("id")), None)
+                if texts.pop(str(event.item.get("id")), None) is None and texts:
+                    _forget_spelled(texts, event.item)
             elif isinstance(event, TextDeltaEvent):
                 texts.setdefault(event.item_id, []).append(event.delta)
             elif event.type == "response.completed":
@@ -209,6 +211,16 @@ class _ThreadProducer:
             close = getattr(gen, "close", None)
             if close is not None:
                 close()
+
+
+def _forget_spelled(texts: dict[str, list[str]], item: dict[str, Any]) -> None:
+    """Drop the deltas that spelled exactly ``item``'s text under another id: the item closes them (one
+    message, as MLflow's reducer sees it, not the text twice)."""
+    text = content_text(item.get("content"))
+    for item_id, parts in texts.items():
+        if text and "".join(parts) == text:
+            del texts[item_id]
+            return
 
 
 def _as_response(result: Any) -> ResponsesAgentResponse:

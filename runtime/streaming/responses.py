@@ -212,6 +212,8 @@ class ResponsesStream:
     def _item_done(self, item: dict[str, Any]) -> list[Event]:
         kind = item.get("type", "message")
         item_id = str(item.get("id") or f"item_{self.next_index}")
+        if kind == "message" and self.items and item_id not in self.items:
+            item_id = self._streamed_as(item) or item_id
         state, events = self._open({**item, "id": item_id})
         fresh = bool(events)
         final = finished_item({**item, "id": item_id})
@@ -251,6 +253,19 @@ class ResponsesStream:
         )
         del self.items[item_id]
         return events
+
+    def _streamed_as(self, item: dict[str, Any]) -> str | None:
+        """The id of the open message whose deltas spelled exactly this finished message's text, when the
+        agent gave the two different ids (deltas per chunk, the final item under its own id): one message,
+        as MLflow's reducer sees it, not the text twice."""
+        text = "".join(
+            p.get("text", "")
+            for p in item.get("content") or ()
+            if isinstance(p, dict) and p.get("type") == "output_text"
+        )
+        if not text:
+            return None
+        return next((k for k, s in self.items.items() if s.text_open and "".join(s.parts) == text), None)
 
     def _close_text(self, item_id: str, state: _Item, part: dict[str, Any]) -> list[Event]:
         state.text_open = False

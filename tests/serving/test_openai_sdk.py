@@ -162,3 +162,31 @@ def test_tool_call_answers_validate_as_the_sdks_own_types() -> None:
     response = Response.model_validate(body)
     assert [item.type for item in response.output] == ["function_call", "function_call_output", "message"]
     assert response.usage is not None and response.usage.input_tokens_details.cache_write_tokens == 0
+
+
+class ChunkIds(ResponsesAgent):
+    """Deltas under a chunk's id, the finished message under another (seen in ported agents)."""
+
+    async def predict_stream(self, request: Any) -> AsyncIterator[Any]:
+        yield self.create_text_delta("Hello ", "chunk_1")
+        yield self.create_text_delta("world", "chunk_1")
+        yield {
+            "type": "response.output_item.done",
+            "item": self.create_text_output_item("Hello world", "msg_final"),
+        }
+
+
+def test_deltas_and_their_final_item_under_two_ids_are_one_message() -> None:
+    with (
+        serve_app(create_app(Settings(), agent=loaded(ChunkIds(), "chunks"))) as url,
+        OpenAI(base_url=url + "/v1", api_key="x", max_retries=0) as c,
+    ):
+        with c.responses.stream(model="chunks", input="hi") as stream:
+            final = stream.get_final_response()
+        answered = c.responses.create(model="chunks", input="hi")
+        collected = httpx.post(
+            url + "/invocations", json={"input": [{"role": "user", "content": "hi"}]}
+        ).json()
+    assert final.output_text == "Hello world" and len(final.output) == 1
+    assert answered.output_text == "Hello world" and len(answered.output) == 1
+    assert [item["id"] for item in collected["output"]] == ["msg_final"]
