@@ -132,26 +132,8 @@ class CanaryControl:
                 decided_by=entry.actor,
                 reason=f"{entry.reason}; {lost}" if entry.reason else lost,
             )
-            registry.store.record_canary(
-                record.model_copy(
-                    update={
-                        "status": closed.status.value,
-                        "ended_time": closed.updated_ms,
-                        "decided_by": closed.decided_by,
-                        "reason": closed.reason,
-                    }
-                )
-            )
-            registry.store.add_canary_event(
-                CanaryEvent(
-                    canary_id=canary_id,
-                    time=entry.at_ms or now_ms(),
-                    actor=entry.actor,
-                    action=entry.action,
-                    reason=entry.reason,
-                    details={**entry.numbers, "redis_state": "lost"},
-                )
-            )
+            noted = entry.model_copy(update={"numbers": {**entry.numbers, "redis_state": "lost"}})
+            _write_history(registry, closed, noted, lineage=False)
             return closed
 
         return await asyncio.to_thread(close)
