@@ -10,7 +10,6 @@ PostgreSQL gets pre-ping so a restarted server costs one retry, not an error.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from registry.errors import Conflict, InvalidArgument, RegistryError, StoreUnavailable
+from registry.redaction import redacted_url
 
 __all__ = ["Database", "translate_errors"]
 
@@ -93,13 +93,7 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-_PASSWORD = re.compile(r"(?P<user>//[^/:@]*:)[^/]*@")
 CONNECT_TIMEOUT = 10  # seconds to open a PostgreSQL connection before the store counts as unavailable
-
-
-def redacted_url(url: str) -> str:
-    """``url`` with the password of its user part hidden, for messages, even when it does not parse."""
-    return _PASSWORD.sub(r"\g<user>***@", url)
 
 
 def _postgres_engine(url: str, parsed: URL) -> Engine:

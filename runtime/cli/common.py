@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from registry import InvalidArgument
+from registry.redaction import without_password
 
 __all__ = [
     "alias",
@@ -101,19 +101,5 @@ def check_redis_url(url: str) -> None:
     try:
         parse_url(url)  # type: ignore[no-untyped-call]
     except ValueError as exc:
-        reason = _without_password(str(exc), url)
+        reason = without_password(str(exc), url)
         raise InvalidArgument(f"invalid Redis URL (--redis-url or RUNTIME_REDIS_URL): {reason}") from None
-
-
-def _without_password(text: str, url: str) -> str:
-    """``text`` (an error about ``url``) with the URL's password hidden: whole, and any of its pieces
-    between URL delimiters that appears as a word (a password holding '/' cuts the URL short there)."""
-    userinfo = url.partition("://")[2].rpartition("@")[0]
-    password = userinfo.partition(":")[2]
-    if not password:
-        return text
-    text = text.replace(password, "***")
-    for piece in sorted(set(re.split(r"[/?#@:\[\]]", password)), key=len, reverse=True):
-        if piece:
-            text = re.sub(rf"(?<![\w]){re.escape(piece)}(?![\w])", "***", text)
-    return text

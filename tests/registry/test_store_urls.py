@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import event
 
 from registry.errors import InvalidArgument, StoreUnavailable
-from registry.store.engine import CONNECT_TIMEOUT, Database, redacted_url
+from registry.redaction import redacted_url
+from registry.store.engine import CONNECT_TIMEOUT, Database
 
 
 @pytest.mark.parametrize(
