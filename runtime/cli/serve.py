@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -93,6 +94,26 @@ def _shared_metrics(settings: Settings) -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _listen_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on ``host:port`` (an unknown host, an address not of this machine, a port
+    in use or reserved), or None: said in one line before the agent loads, where uvicorn says it after a
+    load that may take minutes, without naming the host (``[Errno -2] Name or service not known``)."""
+    where = f"cannot listen on {host}:{port} (--host/RUNTIME_HOST, --port/RUNTIME_PORT)"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"{where}: {host!r} is not an address or a known host name ({exc})"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no bar
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return f"{where}: {exc.strerror or exc}"
+    return None
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -110,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(settings.log_level)
     except ValueError as exc:  # Settings only lets valid level names through; never a traceback anyway
         print(f"error: RUNTIME_LOG_LEVEL: {exc}", file=sys.stderr)
+        return 2
+    problem = _listen_problem(settings.host, settings.port)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         agent = load_target(settings.model, settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -142,6 +143,9 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], message: str
         (("--workers", "2"), {"RUNTIME_REDIS_URL": "http://x"}, "must specify one of the following schemes"),
         ((), {"RUNTIME_METRICS_DIR": "/proc/nope"}, "RUNTIME_METRICS_DIR='/proc/nope' cannot be used"),
         (("--workers", "2"), {"RUNTIME_METRICS_DIR": "/proc/nope"}, "cannot create or write to it"),
+        # An address uvicorn cannot listen on, said before the agent loads and naming the host.
+        (("--host", "not a host!"), {}, "'not a host!' is not an address or a known host name"),
+        ((), {"RUNTIME_HOST": "192.0.2.1"}, "cannot listen on 192.0.2.1:"),  # TEST-NET-1: not this machine's
     ],
 )
 def test_serve_refuses_settings_that_cannot_work_with_one_line(
@@ -151,6 +155,18 @@ def test_serve_refuses_settings_that_cannot_work_with_one_line(
         args = (*args, "--port", str(free_port()))
     result = run_serve(*args, env={"RUNTIME_HOME": str(tmp_path / "home"), **env})
     assert_one_error_line(result, message)
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_serve("--port", str(port), env={"RUNTIME_HOME": str(tmp_path / "home")})
+    assert_one_error_line(
+        result, f"cannot listen on 127.0.0.1:{port} (--host/RUNTIME_HOST, --port/RUNTIME_PORT)"
+    )
+    assert "in use" in result.stderr
 
 
 def test_serve_refuses_a_metrics_folder_below_a_file(tmp_path: Path) -> None:
