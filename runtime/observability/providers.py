@@ -99,16 +99,15 @@ class Observability:
 
 
 def build_resource() -> Resource:
-    """The SDK's resource (OTEL_* variables win) plus our defaults: service name, versions, host."""
+    """The SDK's resource (``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` win: ``service.version`` and
+    ``host.name`` included, as a deployment names its release and pod) over our defaults: service name,
+    version and host; ``runtime.version`` is always the runtime's own."""
     detected = Resource.create()
-    ours: dict[str, str] = {
-        a.SERVICE_VERSION: __version__,
-        a.RUNTIME_VERSION: __version__,
-        a.HOST_NAME: socket.gethostname(),
-    }
+    defaults: dict[str, str] = {a.SERVICE_VERSION: __version__, a.HOST_NAME: socket.gethostname()}
     if str(detected.attributes.get(a.SERVICE_NAME, "")).startswith("unknown_service"):
-        ours[a.SERVICE_NAME] = a.DEFAULT_SERVICE_NAME
-    return Resource(ours).merge(Resource({k: v for k, v in detected.attributes.items() if k not in ours}))
+        defaults[a.SERVICE_NAME] = a.DEFAULT_SERVICE_NAME
+        detected = Resource({k: v for k, v in detected.attributes.items() if k != a.SERVICE_NAME})
+    return Resource(defaults).merge(detected).merge(Resource({a.RUNTIME_VERSION: __version__}))
 
 
 def _env_number(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -17,6 +17,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from runtime.agents import ResponsesAgent, ResponsesAgentRequest, ResponsesAgentResponse
 from runtime.observability import SpanType, span
 from runtime.observability.providers import OTLP_SHUTDOWN_SECONDS, otlp_processor
+from runtime.version import __version__ as runtime_version
 from tests.serving.agents import loaded
 
 
@@ -89,7 +90,9 @@ def test_spans_are_exported_over_otlp_http(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "support-runtime")
-    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
+    monkeypatch.setenv(
+        "OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,service.version=2.3.4,host.name=pod-7"
+    )
     app = traced(loaded(WithTool(), "tooly"))
     r = app.client.post("/v1/responses", json={"input": "hi", "user": "u1"})
     app.flush()  # force_flush drains the OTLP batch processor too
@@ -99,7 +102,9 @@ def test_spans_are_exported_over_otlp_http(
     resource, root = next((res, s) for res, s in received if s.name == "invoke_agent tooly")
     assert resource["service.name"] == "support-runtime"
     assert resource["deployment.environment"] == "test"
-    assert resource["runtime.version"]
+    assert resource["runtime.version"] == runtime_version
+    # A deployment's own release and pod name win over the runtime's defaults.
+    assert (resource["service.version"], resource["host.name"]) == ("2.3.4", "pod-7")
     assert f"tr-{root.trace_id.hex()}" == r.headers["x-runtime-trace-id"]
     attrs = {kv.key: _value(kv.value) for kv in root.attributes}
     assert attrs["gen_ai.operation.name"] == "invoke_agent"
