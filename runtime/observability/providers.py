@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from runtime.config import Settings
@@ -31,7 +31,7 @@ from runtime.observability.lazy_store import LazyStore
 from runtime.observability.metrics import RuntimeMetrics
 from runtime.observability.store_export import StoreSpanProcessor
 from runtime.observability.telemetry import RequestTelemetry, SpanPipeline
-from runtime.observability.usage import UsageCollector
+from runtime.observability.usage import RecordInsideRequests, UsageCollector
 from runtime.protocol.call import NullTelemetry, Telemetry
 from runtime.version import __version__
 
@@ -169,6 +169,13 @@ def _writer_process(settings: Settings) -> bool:
     return path not in ("", "/", "/:memory:") and "mode=memory" not in url
 
 
+def _sampler_from_env() -> Sampler:
+    """The sampler ``OTEL_TRACES_SAMPLER`` configures, made to record (not sample) the spans it drops inside
+    a request: a request's token usage is summed from its spans whether or not it is kept."""
+    provider = TracerProvider(shutdown_on_exit=False)  # the SDK reads the variables; nothing else is kept
+    return RecordInsideRequests(provider.sampler)
+
+
 def build_observability(settings: Settings, environ: Mapping[str, str]) -> Observability:
     store = LazyStore(settings.resolved_store_url)
     metrics = RuntimeMetrics() if settings.metrics else None
@@ -185,7 +192,7 @@ def build_observability(settings: Settings, environ: Mapping[str, str]) -> Obser
     # Unless a sampler is configured, every request is recorded, even one whose caller (``traceparent``) did
     # not sample its own span: the store is the runtime's record of what it served. (The SDK's default,
     # ``parentbased_always_on``, would follow the caller; configured, it does.)
-    sampler = None if environ.get("OTEL_TRACES_SAMPLER") else ALWAYS_ON
+    sampler = _sampler_from_env() if environ.get("OTEL_TRACES_SAMPLER") else ALWAYS_ON
     provider = TracerProvider(resource=build_resource(), sampler=sampler, shutdown_on_exit=False)
     # Every span goes here, the telemetry's root spans included. (The SDK leaves __init__ unannotated.)
     pipeline = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]

@@ -12,7 +12,9 @@ come from our own spans and already have the right types; a test holds the rows 
 A request's root span (the one carrying ``runtime.endpoint``) becomes the trace row that trace queries filter
 on, its columns read back from the attributes the telemetry set, and the span itself is kept in that row
 (``root_span``) rather than as a span row: most requests have no other span, and one insert per request
-instead of two halves the writer's work. Every other span becomes a span row.
+instead of two halves the writer's work. Every other span becomes a span row. So does the root of a
+request that joined a caller's trace (``traceparent``), besides its row: the caller may send other
+requests in that trace, whose row replaces it (one row per trace id), and no request's root is lost.
 """
 
 from __future__ import annotations
@@ -410,7 +412,9 @@ def to_rows(batch: SpanBatch) -> TraceRows:
         if len(span) == ROOT_RECORD_LENGTH:  # a request's root as the telemetry recorded it
             root: RootRecord = span  # type: ignore[assignment] # its length says so
             shared, values, own, resource = root[7], root[8], root[9], root[11]
-            if not own and a.ENDPOINT in shared:  # nothing set inside could override shared ones
+            # Nothing set inside could override shared ones, and no caller's trace that other requests may
+            # share (their roots are kept as spans too, below).
+            if not own and a.ENDPOINT in shared and root[12] is None:
                 key = (id(shared), id(resource))
                 shape = shapes.get(key)
                 if shape is None:
@@ -441,7 +445,11 @@ def to_rows(batch: SpanBatch) -> TraceRows:
             shape = _RootShape(attrs, res)
             row = (trace_id, span_id, name, start, end, status_code, message)
             trace_rows.append(_trace_row(row, shape, shape.kept, shape.extra, event_list, parent_id))
-            continue
+            if parent_id is None:
+                continue
+            # A request that joined a caller's trace: other requests of that caller may join it too, and
+            # the trace has one row, the last one written. Every request's root is a span of the trace as
+            # well, so that none of them is lost (``get_trace`` lists each span once).
         span_rows.append(
             {
                 "trace_id": trace_id_hex(trace_id),

@@ -290,7 +290,7 @@ class RequestTelemetry:
     def _usage_from_spans(self, call: Call, request: RequestTracing) -> None:
         assert request.usage is not None
         if self.usage is not None:
-            self.usage.release(request.root.get_span_context().trace_id)
+            self.usage.release(request.usage)
         if call.usage_estimated:
             totals = request.usage.totals()
             if totals is not None:

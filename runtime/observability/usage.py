@@ -4,18 +4,29 @@ A span processor rather than a hook in our own span helpers, so every span that 
 ``gen_ai.usage.*`` counts: the agent's ``span(...).set_usage``, the openai auto-tracing, the built-in LLM
 agent and third-party OpenTelemetry instrumentations alike. Only the outermost span with usage on each
 branch counts: a sub-agent span that reports the total of its LLM calls is not added to those calls again.
-Only traces that a request is watching cost more than one dict lookup per span.
+Spans are told apart by request, not by trace: requests that join one caller's trace (``traceparent``)
+share its trace id, and each must count its own spans only.
+
+A request the sampler does not record still gets its usage: :class:`RecordInsideRequests` makes the spans
+inside a request recorded (so they reach this processor) but not sampled (so no exporter writes them). The
+usage a client is answered must not depend on which requests are kept.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+
 from opentelemetry.context import Context, get_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.util.types import Attributes
 
 from runtime.observability import attributes as a
 from runtime.observability.context import REQUEST_KEY, RequestTracing
 
-__all__ = ["TraceUsage", "UsageCollector"]
+__all__ = ["RecordInsideRequests", "TraceUsage", "UsageCollector"]
 
 
 class TraceUsage:
@@ -69,29 +80,43 @@ def _int(value: object) -> int:
 
 class UsageCollector(SpanProcessor):
     """Collects, per request, the finished spans inside it. A request costs nothing here until a span
-    starts inside it: that span's start finds the request in its parent context and
-    opens the request's :class:`TraceUsage`; the telemetry releases it when the request ends."""
+    starts inside it: that span's start finds the request in its parent context and opens the request's
+    :class:`TraceUsage`; the span is then known by its id until it ends or the telemetry releases the
+    request."""
 
     def __init__(self) -> None:
-        self._watched: dict[int, TraceUsage] = {}
+        self._spans: dict[int, TraceUsage] = {}  # span id -> the usage of the request it started in
+        self._open: dict[int, set[int]] = {}  # id of a request's usage -> its spans not ended yet
+        self._lock = threading.Lock()  # only for a request's first span: two may start at once
 
-    def release(self, trace_id: int) -> None:
-        self._watched.pop(trace_id, None)
+    def release(self, usage: TraceUsage) -> None:
+        """Forget the spans of a request that ended: those still open end outside it."""
+        for span_id in self._open.pop(id(usage), ()):
+            self._spans.pop(span_id, None)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         request = get_value(REQUEST_KEY, parent_context)
-        if not isinstance(request, RequestTracing) or request.usage is not None:
-            return  # outside a request, or its usage is open already
-        # setdefault: two spans starting at once on two threads still share one TraceUsage
-        request.usage = self._watched.setdefault(span.get_span_context().trace_id, TraceUsage())
+        if not isinstance(request, RequestTracing):
+            return  # outside a request
+        usage = request.usage
+        if usage is None:
+            with self._lock:
+                usage = request.usage
+                if usage is None:
+                    usage = request.usage = TraceUsage()
+                    self._open[id(usage)] = set()
+        span_id = span.get_span_context().span_id
+        self._spans[span_id] = usage
+        self._open.get(id(usage), set()).add(span_id)
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
         if context is None:
             return
-        usage = self._watched.get(context.trace_id)
+        usage = self._spans.pop(context.span_id, None)
         if usage is None:
             return
+        self._open.get(id(usage), set()).discard(context.span_id)
         attrs = span.attributes or {}
         tokens_in = attrs.get(a.USAGE_INPUT_TOKENS)
         tokens_out = attrs.get(a.USAGE_OUTPUT_TOKENS)
@@ -99,7 +124,39 @@ class UsageCollector(SpanProcessor):
         usage.add(context.span_id, span.parent.span_id if span.parent else 0, tokens)
 
     def shutdown(self) -> None:
-        self._watched.clear()
+        self._spans.clear()
+        self._open.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+class RecordInsideRequests(Sampler):
+    """``inner``'s decisions, except that a span it drops inside a served request is recorded, unsampled:
+    the processors see it (its usage counts, see :class:`UsageCollector`) and the exporters, which write
+    sampled spans only, do not."""
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        result = self.inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+        if result.decision is Decision.DROP and isinstance(
+            get_value(REQUEST_KEY, parent_context), RequestTracing
+        ):
+            return SamplingResult(Decision.RECORD_ONLY, result.attributes, result.trace_state)
+        return result
+
+    def get_description(self) -> str:
+        return f"RecordInsideRequests{{{self.inner.get_description()}}}"

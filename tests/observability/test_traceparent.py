@@ -148,3 +148,33 @@ def test_a_parent_based_sampler_follows_the_callers_decision(
     assert app.client.get(f"/api/traces/tr-{unsampled}").status_code == 404
     assert _root_span(app.client, f"tr-{TRACE}")["parent_span_id"] == CALLER
     assert [s.name for s in app.spans.get_finished_spans()] == ["invoke_agent echo"]
+
+
+@pytest.mark.parametrize("exported", [False, True], ids=["root-record", "sdk-span"])
+def test_requests_joining_one_callers_trace_are_all_kept(tmp_path: Path, exported: bool) -> None:
+    """A caller may send several requests in one trace: the trace has one row, but every request's root
+    span and its spans stay in it, whichever request's row was written last. Both ways a root reaches the
+    store (see above)."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    app = create_app(settings_for(tmp_path), agent=loaded(WithTool(), "tooly"))
+    observability = observability_of(app)
+    if exported:
+        observability.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    callers = ["1" * 16, "2" * 16, "3" * 16]
+    with TestClient(app) as client:
+        for i, caller in enumerate(callers):
+            r = client.post(
+                "/invocations", json={"input": f"hi {i}"}, headers={"traceparent": f"00-{TRACE}-{caller}-01"}
+            )
+            assert r.headers["x-runtime-trace-id"] == f"tr-{TRACE}"
+        assert observability.flush(10)
+        body = client.get(f"/api/traces/tr-{TRACE}").json()
+        listed = client.get("/api/traces").json()["traces"]
+    roots = sorted(body["spans"], key=lambda s: s["parent_span_id"])
+    assert [(s["name"], s["parent_span_id"]) for s in roots] == [("invoke_agent tooly", c) for c in callers]
+    assert all([c["name"] for c in s["children"]] == ["lookup"] for s in roots)
+    previews = {s["attributes"]["runtime.request.preview"] for s in roots}
+    assert len(previews) == 3
+    assert [t["trace_id"] for t in listed] == [f"tr-{TRACE}"]  # one trace, the caller's
