@@ -73,7 +73,9 @@ class LLMSpanObserver:
             span.set_attributes(self._result(call, handle.capture))
             status = getattr(call, "status", "ok")
             if status == "error":
-                span.set_status(Status(StatusCode.ERROR, str(getattr(call, "error", "") or "")))
+                # The upstream's message may quote the prompt: content, kept only when content is.
+                message = str(getattr(call, "error", "") or "") if handle.capture else "upstream_error"
+                span.set_status(Status(StatusCode.ERROR, message))
                 span.set_attribute(a.ERROR_TYPE, "upstream_error")
             elif status == "ok":
                 span.set_status(Status(StatusCode.OK))

@@ -102,8 +102,20 @@ class LiveSpan:
             self.span.set_attribute(a.USAGE_OUTPUT_TOKENS, int(output_tokens))
 
     def record_exception(self, exc: BaseException) -> None:
-        self.span.record_exception(exc)
-        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        fail_span(self.span, exc, self._capture)
+
+
+def fail_span(span: Span, exc: BaseException, capture_content: bool) -> None:
+    """Mark ``span`` failed by ``exc``. Its type always; its message and stack trace only where content may
+    be captured: an exception's message often quotes its input (a prompt, a tool's arguments, an upstream's
+    echo of the request), and ``RUNTIME_CAPTURE_CONTENT=false`` keeps content off traces."""
+    kind = type(exc).__name__
+    if capture_content:
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{kind}: {exc}"))
+    else:
+        span.add_event("exception", {"exception.type": kind})
+        span.set_status(Status(StatusCode.ERROR, kind))
 
 
 def start_attributes(

@@ -350,3 +350,51 @@ def test_a_traceparent_the_agent_sets_wins_and_its_other_headers_stay(traced: An
     context = second.context
     assert added["traceparent"] == f"00-{context.trace_id:032x}-{context.span_id:016x}-01"
     assert added["x-team"] == "a"
+
+
+class FailingInside(Failing):
+    """A tool span that fails with a message quoting its input, then a failed openai call, then the
+    built-in agent's failed call: three ways an exception's text could reach a trace."""
+
+    async def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        from runtime.agents.builtin import OpenAICompatibleAgent
+        from runtime.observability import SpanType, span
+
+        with pytest.raises(ValueError), span("lookup", SpanType.TOOL):
+            raise ValueError("no account for PRIVATE-TOOL-INPUT")
+        async with AsyncOpenAI(base_url=self.base_url, api_key="k", max_retries=0) as client:
+            with pytest.raises(openai.BadRequestError):
+                await client.responses.create(model="gpt-test", input="hi")
+        builtin = OpenAICompatibleAgent(self.base_url, "gpt-test", "k", api="chat")
+        try:
+            with pytest.raises(Exception, match="PRIVATE-PROMPT"):
+                await builtin.predict(request)
+        finally:
+            await builtin.aclose()
+        return ResponsesAgentResponse(output=[self.create_text_output_item("recovered", "m1")])
+
+
+@pytest.mark.parametrize("capture", [True, False])
+def test_exception_messages_reach_spans_only_when_content_is_captured(
+    traced: Any, llm: FakeLLM, capture: bool
+) -> None:
+    llm.reset(Reply(fail=400, error_message="Invalid prompt: PRIVATE-PROMPT"))
+    app = traced(loaded(FailingInside(llm.base_url), "failing"), capture_content=capture)
+    assert app.client.post("/v1/responses", json={"input": "hi"}).status_code == 200
+    app.flush()
+    failed = [s for s in app.spans.get_finished_spans() if s.status.status_code is StatusCode.ERROR]
+    assert len(failed) == 3
+    text = " ".join(
+        f"{s.status.description} {[(e.name, dict(e.attributes or {})) for e in s.events]}" for s in failed
+    )
+    stored = str(
+        [
+            app.client.get(f"/api/traces/{t['trace_id']}").json()
+            for t in app.client.get("/api/traces").json()["traces"]
+        ]
+    )
+    for secret in ("PRIVATE-TOOL-INPUT", "PRIVATE-PROMPT"):
+        assert (secret in text) is capture
+        assert (secret in stored) is capture
+    # The exception's type is kept either way: what failed, without what it said.
+    assert "ValueError" in text and "BadRequestError" in text

@@ -13,11 +13,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
 from runtime.observability import attributes as a
 from runtime.observability.context import RequestTracing
-from runtime.observability.spans import MAX_CONTENT_CHARS, to_json, traceparent_of
+from runtime.observability.spans import MAX_CONTENT_CHARS, fail_span, to_json, traceparent_of
 
 __all__ = ["LLMCall"]
 
@@ -165,8 +165,7 @@ class LLMCall:
 
     def fail(self, exc: BaseException) -> None:
         if not self._ended and isinstance(exc, Exception):
-            self.span.record_exception(exc)
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            fail_span(self.span, exc, self._capture)
             self.span.set_attribute(a.ERROR_TYPE, type(exc).__name__)
         self.end(completed=False)
 
