@@ -231,7 +231,7 @@ def add_parser(subparsers: Any) -> None:
 
     search = commands.add_parser("search", parents=[common], help="search prompts by name, tag or alias")
     search.add_argument(
-        "filter", help="e.g. \"name LIKE 'support%' AND tags.team = 'cx' AND alias = 'production'\""
+        "filter", help="e.g. \"name LIKE 'support%%' AND tags.team = 'cx' AND alias = 'production'\""
     )
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=_search)
