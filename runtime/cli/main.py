@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -52,12 +54,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # here, where a reader that went away is handled, not at the interpreter's exit
     except (RuntimeErrorBase, RegistryError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except (
+        BrokenPipeError
+    ):  # the reader went away (``runtime traces list | head``): stop quietly, as cat does
+        _quiet_stdout()
+        return 128 + signal.SIGPIPE
     return code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's final flush would otherwise fail on the broken pipe and
+    print a traceback of its own."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

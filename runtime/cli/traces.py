@@ -50,7 +50,13 @@ def add_parser(subparsers: Any) -> None:
     tail = commands.add_parser("tail", help="follow new traces as they are stored")
     _filters(tail)
     tail.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
-    tail.add_argument("--window", type=float, default=600.0, help="seconds to look back (default 600)")
+    tail.add_argument(
+        "--window",
+        type=float,
+        default=600.0,
+        help="seconds each poll looks back for traces stored late (default 600); the first poll looks back "
+        "to --since when given",
+    )
     tail.add_argument("--max", type=int, dest="max_traces", help="stop after printing this many traces")
     tail.set_defaults(func=_command(_tail))
 
@@ -225,11 +231,17 @@ def _render_node(node: dict[str, Any], start: int, lead: str, child_lead: str, o
 
 
 def _tail(args: argparse.Namespace, store: SqlStore) -> int:
+    """Print the traces since ``--since`` (else the last ``--window`` seconds), then each new one."""
     seen: dict[str, int] = {}
     printed = 0
+    asked: int | None = search_filters(vars(args), default_limit=1000).get("since_ms")
+    first = True
     while args.max_traces is None or printed < args.max_traces:
         now_ms = time.time_ns() // 1_000_000
         since = now_ms - int(args.window * 1000)
+        if asked is not None:  # the first look goes back to --since; then only the window is looked at again
+            since = asked if first else max(since, asked)
+        first = False
         fresh = [t for t in _recent(store, args, since) if t.trace_id not in seen]
         for trace in sorted(fresh, key=lambda t: (t.start_time_ns, t.trace_id)):
             seen[trace.trace_id] = trace.start_time_ms
@@ -253,7 +265,7 @@ def _tail_line(t: TraceRecord) -> str:
 
 def _recent(store: SqlStore, args: argparse.Namespace, since_ms: int) -> list[TraceRecord]:
     filters = search_filters(vars(args), default_limit=1000)
-    filters["since_ms"] = max(since_ms, filters.get("since_ms", since_ms))
+    filters["since_ms"] = since_ms
     found: list[TraceRecord] = []
     token: str | None = None
     while True:

@@ -96,3 +96,9 @@ def test_tail_prints_recent_traces_oldest_first(stored: tuple[str, list[str]], c
 
     code, out = run(capsys, "traces", "tail", "--store-url", url, "--max", "1", "--json", "--user", "bob")
     assert json.loads(out)["trace_id"] == ids[0]
+
+    # --since reaches past the window that later polls look back over.
+    args = ("--max", "3", "--interval", "0.01", "--window", "0.001", "--since", "1h")
+    code, out = run(capsys, "traces", "tail", "--store-url", url, *args)
+    assert code == 0
+    assert [line.split()[2] for line in out.splitlines()] == ids
