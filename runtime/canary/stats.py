@@ -17,6 +17,12 @@ Two kinds of answer for the same data:
 
 The mixing variance ``tau2`` sets where the boundary is tightest; :func:`mixing_variance` puts that at a
 planned sample size (the canary's ``--min-requests``).
+
+A difference of two rates lies between -1 and 1, and both of its intervals are cut to that range: the Wald
+interval and the mixture's normal approximation overshoot it on small samples (one request each gave
+``[-230, +230]`` points). Cutting never changes an outcome (an interval excludes 0 or not either way). Tiny
+samples do not decide: the sequential test's variance comes from rates shrunk by one pseudo-observation each
+way, so one or two requests per variant leave 0 inside the interval whatever they show.
 """
 
 from __future__ import annotations
@@ -52,6 +58,10 @@ class Interval:
 
     def as_list(self) -> list[float]:
         return [self.low, self.high]
+
+    def within(self, low: float, high: float) -> Interval:
+        """This interval cut to the values the quantity can take (a difference of two rates: -1 to 1)."""
+        return Interval(max(low, min(self.low, high)), min(high, max(self.high, low)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +170,7 @@ def two_proportions(
     z = diff / se_pooled if se_pooled > 0 else 0.0
     p_value = 2.0 * normal_sf(abs(z)) if se_pooled > 0 else 1.0
     se = math.sqrt(p1 * (1 - p1) / n_champion + p2 * (1 - p2) / n_challenger)
-    fixed = Interval(diff - Z_975 * se, diff + Z_975 * se)
+    fixed = Interval(diff - Z_975 * se, diff + Z_975 * se).within(-1.0, 1.0)
     # The sequential test plugs in rates shrunk towards 1/2 by one pseudo-observation each way, so that
     # "no errors yet" on both sides is uncertainty, not a variance of zero.
     s1 = (x_champion + 1) / (n_champion + 2)
@@ -168,7 +178,7 @@ def two_proportions(
     variance = s1 * (1 - s1) / n_champion + s2 * (1 - s2) / n_challenger
     tau2 = mixing_variance(variance, min(n_champion, n_challenger), planned_n)
     seq_interval, seq_p = mixture_test(diff, variance, tau2, alpha)
-    return Comparison(diff, fixed, p_value, z, None, seq_interval, seq_p)
+    return Comparison(diff, fixed, p_value, z, None, seq_interval.within(-1.0, 1.0), seq_p)
 
 
 def welch(champion: Moments, challenger: Moments, *, alpha: float, planned_n: int) -> Comparison | None:

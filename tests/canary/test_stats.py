@@ -128,3 +128,24 @@ def test_a_fast_agents_latency_is_reported_at_its_scale() -> None:
     ints, _ = accumulator.deltas()[("c-1", "champion")]
     p50 = quantile(0.5, LATENCY_BOUNDS, histogram(ints, "latency", LATENCY_BOUNDS))
     assert p50 is not None and p50 <= 0.00025
+
+
+@pytest.mark.parametrize(
+    ("x1", "n1", "x2", "n2"), [(0, 1, 1, 1), (1, 1, 0, 1), (0, 6, 6, 6), (0, 12, 12, 12), (3, 4, 0, 2)]
+)
+def test_intervals_of_a_rate_difference_stay_within_100_points(x1: int, n1: int, x2: int, n2: int) -> None:
+    """One request per variant printed ``[-229.96 pts, +229.96 pts]``; all failing ``[+73.92, +126.08]``."""
+    result = stats.two_proportions(x1, n1, x2, n2, alpha=0.05, planned_n=500)
+    assert result is not None
+    for interval in (result.interval, result.always_valid_interval):
+        assert -1.0 <= interval.low <= result.difference <= interval.high <= 1.0
+
+
+def test_one_or_two_requests_per_variant_never_decide_however_different() -> None:
+    for n in (1, 2):
+        worst = stats.two_proportions(0, n, n, n, alpha=0.05, planned_n=20)
+        assert (
+            worst is not None and worst.always_valid_interval.low <= 0.0 <= worst.always_valid_interval.high
+        )
+    six = stats.two_proportions(0, 6, 6, 6, alpha=0.05, planned_n=20)  # Fisher's exact test: p = 0.002
+    assert six is not None and six.always_valid_interval.low > 0.0 and six.always_valid_interval.high == 1.0
