@@ -14,19 +14,11 @@ from typing import Any
 from runtime.agents.base import ResponsesAgent
 from runtime.agents.upstream_http import UpstreamClient
 from runtime.protocol.agent import ResponsesAgentRequest
+from runtime.protocol.openai import OUTPUT_EVENTS
 
 __all__ = ["ResponsesEvents", "responses_output", "responses_payload"]
 
 _PASSED = ("temperature", "top_p", "max_output_tokens", "tool_choice", "parallel_tool_calls")
-_OUTPUT_EVENTS = frozenset(
-    {
-        "response.output_text.delta",
-        "response.output_item.added",
-        "response.function_call_arguments.delta",
-        "response.reasoning_summary_text.delta",
-        "response.reasoning_text.delta",
-    }
-)
 
 
 def responses_payload(
@@ -75,7 +67,7 @@ class ResponsesEvents:
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         kind = event.get("type")
-        if kind in _OUTPUT_EVENTS and self.first_output is None:
+        if kind in OUTPUT_EVENTS and self.first_output is None:
             self.first_output = time.perf_counter()
         if kind == "response.output_text.delta":
             return [ResponsesAgent.create_text_delta(str(event.get("delta", "")), str(event.get("item_id")))]

@@ -78,7 +78,7 @@ class RequestSeries:
         requests = self._requests.get(status)
         (requests or self.requests(status)).value += 1
         self.duration.observe(latency)
-        if ttft is not None and call.stream:
+        if ttft is not None and call.stream and status == CallStatus.OK:  # GenAI: of successful responses
             self.ttft.observe(ttft)
         if tpot is not None:
             self.tpot.observe(tpot)

@@ -103,7 +103,7 @@ def fold_roots(batch: Iterable[object]) -> Snapshot:
         one.requests[status] = one.requests.get(status, 0) + 1
         one.duration.observe((item[4] - item[3]) / 1e9)
         ttft, tpot, tokens_in, tokens_out = fields[9], fields[10], fields[6], fields[7]
-        if ttft is not None and stream:
+        if ttft is not None and stream and status == CallStatus.OK:  # GenAI: of successful responses
             one.ttft.observe(ttft)
         if tpot is not None:
             one.tpot.observe(tpot)

@@ -13,7 +13,19 @@ from typing import Any
 from runtime.ids import hex_id
 from runtime.protocol.agent import ResponsesAgentRequest
 
-__all__ = ["agent_request_of", "new_item_id", "new_response_id", "response_object"]
+__all__ = ["OUTPUT_EVENTS", "agent_request_of", "new_item_id", "new_response_id", "response_object"]
+
+# The stream events of the Responses API that carry output: the first of them is an upstream's first token
+# (its lifecycle events, ``response.created`` and ``in_progress``, come before any).
+OUTPUT_EVENTS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_text.delta",
+    }
+)
 
 
 def agent_request_of(body: dict[str, Any]) -> tuple[ResponsesAgentRequest, str | None]:

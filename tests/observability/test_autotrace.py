@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -398,3 +400,76 @@ def test_exception_messages_reach_spans_only_when_content_is_captured(
         assert (secret in stored) is capture
     # The exception's type is kept either way: what failed, without what it said.
     assert "ValueError" in text and "BadRequestError" in text
+
+
+class ParsesAndBreaks(ResponsesAgent):
+    """Structured-output calls (``parse``) and a stream left after its first chunk without ``close``."""
+
+    def __init__(self, base_url: str, use_async: bool) -> None:
+        self.base_url = base_url
+        self.use_async = use_async
+
+    def predict(self, request: ResponsesAgentRequest) -> Any:
+        if self.use_async:
+            return self._predict_async()
+        with OpenAI(base_url=self.base_url, api_key="k") as client:
+            client.chat.completions.parse(model="gpt-parse", messages=[{"role": "user", "content": "hi"}])
+            client.responses.parse(model="gpt-parse", input="hi")
+            self._first_chunk_only(
+                client.chat.completions.create(model="gpt-break", messages=[], stream=True)
+            )
+            gc.collect()  # the stream and its iterators hold each other: collected, not freed at once
+        return ResponsesAgentResponse(output=[self.create_text_output_item("ok", "m1")])
+
+    @staticmethod
+    def _first_chunk_only(stream: Any) -> None:
+        for _ in stream:
+            break  # no close: the stream is collected when this function returns
+
+    async def _predict_async(self) -> ResponsesAgentResponse:
+        async with AsyncOpenAI(base_url=self.base_url, api_key="k") as client:
+            await client.chat.completions.parse(
+                model="gpt-parse", messages=[{"role": "user", "content": "hi"}]
+            )
+            await client.responses.parse(model="gpt-parse", input="hi")
+            stream = await client.chat.completions.create(model="gpt-break", messages=[], stream=True)
+            async for _ in stream:
+                break
+            del stream
+            for _ in range(3):  # the stream's generator, then the watched one it held: each closed by the
+                gc.collect()  # loop's async-generator finalizer, in a task of its own
+                await asyncio.sleep(0.01)
+        return ResponsesAgentResponse(output=[self.create_text_output_item("ok", "m1")])
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_parse_calls_and_streams_left_unclosed_are_traced(traced: Any, llm: FakeLLM, use_async: bool) -> None:
+    app = traced(loaded(ParsesAndBreaks(llm.base_url, use_async), "parser"))
+    r = app.client.post("/v1/responses", json={"input": "hi"})
+    assert r.status_code == 200
+    app.flush()
+    calls = sorted(llm_spans(app.spans.get_finished_spans()), key=lambda s: s.start_time or 0)
+    assert [s.name for s in calls] == ["chat gpt-parse", "chat gpt-parse", "chat gpt-break"]
+    for parsed in calls[:2]:
+        assert (parsed.attributes or {})["gen_ai.usage.input_tokens"] == 11
+    assert (calls[2].attributes or {})["runtime.stream.completed"] is False
+    assert r.json()["usage"]["input_tokens"] >= 22  # summed from the spans, not estimated
+
+
+def test_time_to_first_chunk_of_a_responses_stream_is_to_its_first_output() -> None:
+    from types import SimpleNamespace
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import INVALID_SPAN
+
+    from runtime.observability.autotrace.llm_call import LLMCall
+    from runtime.observability.context import RequestTracing
+
+    request = RequestTracing(TracerProvider().get_tracer("t"), True, INVALID_SPAN)
+    call = LLMCall(request, "responses", {"model": "m", "input": "hi", "stream": True})
+    for kind in ("response.created", "response.in_progress"):  # at once, before the model has produced
+        call.chunk(SimpleNamespace(type=kind, response=None))
+    assert "gen_ai.response.time_to_first_chunk" not in (call.span.attributes or {})  # type: ignore[attr-defined]
+    call.chunk(SimpleNamespace(type="response.output_text.delta", delta="Hi"))
+    assert "gen_ai.response.time_to_first_chunk" in (call.span.attributes or {})  # type: ignore[attr-defined]
+    call.end(completed=True)

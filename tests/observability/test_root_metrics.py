@@ -125,6 +125,10 @@ def test_folding_the_root_records_gives_the_metrics_the_server_records() -> None
     assert requests[timeouts] == 1
     errors = folded.registry.snapshot()[a.M_REQUEST_ERRORS]
     assert set(errors.values()) == {1} and len(errors) == 2  # agent_error and timeout; a cancel is no error
+    # Time to first token is of successful streams only (GenAI conventions): the cancelled one is not in it.
+    ttft = folded.registry.snapshot()[a.M_TIME_TO_FIRST_TOKEN]
+    [streamed] = [value for labels, value in ttft.items() if 'endpoint="/v1/responses"' in labels]
+    assert isinstance(streamed, list) and streamed[1] == pytest.approx(0.4021)
 
 
 def test_increments_add_up_and_other_items_of_a_batch_are_skipped() -> None:

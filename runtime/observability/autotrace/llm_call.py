@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind
 from runtime.observability import attributes as a
 from runtime.observability.context import RequestTracing
 from runtime.observability.spans import MAX_CONTENT_CHARS, fail_span, to_json, traceparent_of
+from runtime.protocol.openai import OUTPUT_EVENTS
 
 __all__ = ["LLMCall"]
 
@@ -113,12 +114,14 @@ class LLMCall:
         self.end(completed=True)
 
     def chunk(self, chunk: Any) -> None:
-        """One streamed chat chunk or responses event."""
-        if not self._first_seen:
+        """One streamed chat chunk or responses event. The time to the first chunk is to the first one with
+        output: of the Responses API's events, not its lifecycle ones (``response.created`` comes at once),
+        as the built-in agent and the request's own time to first token count."""
+        kind = getattr(chunk, "type", None)
+        if not self._first_seen and (not isinstance(kind, str) or kind in OUTPUT_EVENTS):
             self._first_seen = True
             self.span.set_attribute(a.RESPONSE_TIME_TO_FIRST_CHUNK, time.perf_counter() - self._started)
         try:
-            kind = getattr(chunk, "type", None)
             if isinstance(kind, str):
                 if kind == "response.output_text.delta":
                     self._add_text(getattr(chunk, "delta", None))

@@ -1,4 +1,6 @@
-"""Auto-tracing of the official ``openai`` SDK: ``chat.completions.create`` and ``responses.create``.
+"""Auto-tracing of the official ``openai`` SDK: ``chat.completions.create`` / ``.parse`` and
+``responses.create`` / ``.parse`` (the SDK's ``stream()`` helpers and ``with_raw_response`` go through
+``create``; a raw response's usage is not read, as the SDK parses it only when the agent asks).
 
 The composition root calls :func:`instrument_openai` at app start (and :func:`uninstrument_openai` at
 shutdown); both are idempotent and reference-counted, so two apps in one process share one patch and the
@@ -43,11 +45,12 @@ _TARGETS = (
     ("openai.resources.responses", "Responses", "responses", False),
     ("openai.resources.responses", "AsyncResponses", "responses", True),
 )
+_METHODS = ("create", "parse")  # parse: structured outputs, the same call with a response format
 _MARK = "__runtime_autotrace_original__"
 
 _lock = threading.Lock()
 _users = 0
-_patched: list[tuple[Any, Any]] = []
+_patched: list[tuple[Any, str, Any]] = []
 
 
 def _start(api: str, kwargs: dict[str, Any]) -> LLMCall | None:
@@ -120,7 +123,8 @@ def _watch(iterator: Iterator[Any], call: LLMCall) -> Iterator[Any]:
         for chunk in iterator:
             call.chunk(chunk)
             yield chunk
-    except GeneratorExit:
+    except GeneratorExit:  # closed or collected before its end (``for chunk in stream: break``)
+        call.end(completed=False)
         raise
     except BaseException as exc:
         call.fail(exc)
@@ -134,6 +138,7 @@ async def _watch_async(iterator: AsyncIterator[Any], call: LLMCall) -> AsyncIter
             call.chunk(chunk)
             yield chunk
     except GeneratorExit:
+        call.end(completed=False)
         raise
     except BaseException as exc:
         call.fail(exc)
@@ -167,14 +172,15 @@ def _patch(module: ModuleType) -> None:
         if module_name != module.__name__:
             continue
         cls = getattr(module, class_name, None)
-        current = getattr(cls, "create", None)
-        if cls is None or current is None:
-            log.debug("openai %s.%s not found: not traced", module_name, class_name)
-            continue
-        if hasattr(current, _MARK):  # patched already (another copy of this module)
-            continue
-        _patched.append((cls, current))
-        cls.create = (_async_create if is_async else _sync_create)(current, api)
+        for method in _METHODS:
+            current = getattr(cls, method, None)
+            if cls is None or current is None:
+                log.debug("openai %s.%s.%s not found: not traced", module_name, class_name, method)
+                continue
+            if hasattr(current, _MARK):  # patched already (another copy of this module)
+                continue
+            _patched.append((cls, method, current))
+            setattr(cls, method, (_async_create if is_async else _sync_create)(current, api))
 
 
 def _patch_imported(module: ModuleType) -> None:
@@ -255,8 +261,8 @@ def uninstrument_openai() -> None:
             if _HOOK in sys.meta_path:
                 sys.meta_path.remove(_HOOK)
             while _patched:
-                cls, original = _patched.pop()
-                cls.create = original
+                cls, method, original = _patched.pop()
+                setattr(cls, method, original)
 
 
 def is_instrumented() -> bool:
