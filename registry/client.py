@@ -263,6 +263,7 @@ class RegistryClient(StorePassthrough):
         """Register the next immutable version; ``response_format`` may be a pydantic model class.
 
         Name, template, schema and JSON values are all checked before the write: bad input changes nothing.
+        ``tags`` go on the version and, as in MLflow, on the prompt too (see :meth:`set_prompt_tag`).
         ``first_only``: only if the prompt has no version yet, else :class:`Conflict`.
         """
         schema = _response_schema(response_format)
@@ -327,14 +328,20 @@ class RegistryClient(StorePassthrough):
             limit=limit,
         )
 
+    def set_prompt_tag(self, name: str, key: str, value: str) -> Prompt:
+        """Set a tag of the prompt itself, the tags ``search_prompts("tags.<key> = '...'")`` filters."""
+        return self.store.set_prompt_tag(name, _tag_key(key), str(value))
+
+    def delete_prompt_tag(self, name: str, key: str) -> Prompt:
+        """Delete a tag of the prompt itself; deleting a tag it does not have changes nothing."""
+        return self.store.set_prompt_tag(name, _tag_key(key), None)
+
     def set_prompt_version_tag(
         self, name: str, version: int | str, key: str, value: str | None
     ) -> PromptVersion:
         """Set a tag, or delete it when ``value`` is None; the template itself can never be edited."""
-        if not isinstance(key, str) or not key:
-            raise InvalidArgument(f"tag keys must be non-empty strings, got {key!r}")
         return self.store.set_prompt_version_tag(
-            name, _version(version), key, None if value is None else str(value)
+            name, _version(version), _tag_key(key), None if value is None else str(value)
         )
 
     def update_prompt_commit_message(
@@ -352,6 +359,12 @@ def _response_schema(value: object) -> Mapping[str, Any] | None:
         "response_format must be a JSON schema (a mapping) or a pydantic model class, "
         f"not {type(value).__name__}"
     )
+
+
+def _tag_key(key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise InvalidArgument(f"tag keys must be non-empty strings, got {key!r}")
+    return key
 
 
 def _version(value: int | str) -> int:

@@ -65,6 +65,10 @@ class PromptsRepo:
         entity: rows written by an older, laxer release must stay readable. ``first_only``: write only if
         the prompt has no version yet, else raise :class:`Conflict` (several processes registering the same
         default at once make one version, not one each).
+
+        ``tags`` are the version's and are also set on the prompt (merged into its tags), as MLflow's
+        ``register_prompt`` does, so ``search_prompts("tags.team = 'cx'")`` finds what was registered
+        with ``team=cx``.
         """
         check_name(name, "prompt name")
         if response_format is not None:
@@ -101,6 +105,8 @@ class PromptsRepo:
             ).scalar_one_or_none()
             if version is None:
                 raise Conflict(f"prompt {name!r} already has a version")
+            if draft.tags:  # the bump above holds the prompt's row: no concurrent tag write is lost
+                self._write_prompt_tags(conn, name, draft.tags, now)
             row = draft.model_dump(exclude={"variables", "aliases", "model_settings"}) | {
                 "version": version,
                 "model_config": draft.model_settings,
@@ -182,15 +188,22 @@ class PromptsRepo:
         with self._db.read("search prompts") as conn:
             return [str(name) for name in conn.execute(query).scalars()]
 
-    def set_prompt_tag(self, name: str, key: str, value: str) -> Prompt:
+    def set_prompt_tag(self, name: str, key: str, value: str | None) -> Prompt:
+        """Set a tag of the prompt itself (not of a version), or delete it when ``value`` is None."""
         with self._db.write("set prompt tag") as conn:
-            prompt = self._prompt(conn, name)
-            conn.execute(
-                update(prompts)
-                .where(prompts.c.name == name)
-                .values(tags={**prompt.tags, key: value}, last_updated_time=now_ms())
-            )
+            self._prompt(conn, name)
+            self._write_prompt_tags(conn, name, {key: value}, now_ms())
             return self._prompt(conn, name)
+
+    def _write_prompt_tags(
+        self, conn: Connection, name: str, changes: Mapping[str, str | None], now: int
+    ) -> None:
+        """Merge ``changes`` (None deletes) into the prompt's tags, reading them under a row lock."""
+        current = conn.execute(
+            select(prompts.c.tags).where(prompts.c.name == name).with_for_update()
+        ).scalar_one()
+        tags = {k: v for k, v in {**(current or {}), **changes}.items() if v is not None}
+        conn.execute(update(prompts).where(prompts.c.name == name).values(tags=tags, last_updated_time=now))
 
     def set_prompt_version_tag(self, name: str, version: int, key: str, value: str | None) -> PromptVersion:
         """Set a tag, or delete it when ``value`` is None."""

@@ -1,4 +1,4 @@
-"""``runtime prompts``: register, list, show, search, alias, tag and re-word prompt versions.
+"""``runtime prompts``: register, list, show, search, alias, tag and re-word prompt versions, tag prompts.
 
 The same shapes as ``runtime models`` (store options, ``--json``, one ``error: ...`` line with exit code 2 for
 bad usage and 1 for failures). Writes go through ``PromptWriter``: with ``RUNTIME_REDIS_URL`` (or
@@ -193,6 +193,21 @@ def _tag(args: argparse.Namespace, writer: PromptWriter) -> int:
 
 
 @_command
+def _prompt_tag(args: argparse.Namespace, writer: PromptWriter) -> int:
+    """Tags of the prompt itself: the ones ``search "tags.<key> = '...'"`` filters."""
+    client = writer.client
+    if args.delete:
+        if args.value is not None:
+            raise InvalidArgument("prompt-tag --delete takes NAME KEY, without a value")
+        client.delete_prompt_tag(args.name, args.key)
+        return 0
+    if args.value is None:
+        raise InvalidArgument("prompt-tag needs NAME KEY VALUE (or --delete NAME KEY)")
+    print(_joined(client.set_prompt_tag(args.name, args.key, args.value).tags))
+    return 0
+
+
+@_command
 def _edit_message(args: argparse.Namespace, writer: PromptWriter) -> int:
     version = writer.edit_message(args.name, args.version, args.message or None)
     print(f"{version.uri}: {version.commit_message or '(no message)'}")
@@ -220,7 +235,9 @@ def add_parser(subparsers: Any) -> None:
         "--template", required=True, metavar="FILE", help="text or JSON chat messages; - for stdin"
     )
     register.add_argument("--commit-message", "-m")
-    register.add_argument("--tag", action="append", metavar="K=V")
+    register.add_argument(
+        "--tag", action="append", metavar="K=V", help="a tag of the new version, also set on the prompt"
+    )
     register.add_argument("--response-format", metavar="FILE", help="JSON schema of the expected answer")
     register.add_argument("--model-config", metavar="FILE", help="JSON model settings (temperature, ...)")
     register.set_defaults(func=_register)
@@ -248,6 +265,15 @@ def add_parser(subparsers: Any) -> None:
     alias.add_argument("alias")
     alias.add_argument("version", nargs="?")
     alias.set_defaults(func=_alias)
+
+    prompt_tag = commands.add_parser(
+        "prompt-tag", parents=[common], help="set (or --delete) a tag of the prompt, the tags search filters"
+    )
+    prompt_tag.add_argument("--delete", action="store_true")
+    prompt_tag.add_argument("name")
+    prompt_tag.add_argument("key")
+    prompt_tag.add_argument("value", nargs="?")
+    prompt_tag.set_defaults(func=_prompt_tag)
 
     tag = commands.add_parser("tag", parents=[common], help="set (or --delete) a tag of a version")
     tag.add_argument("--delete", action="store_true")

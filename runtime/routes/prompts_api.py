@@ -46,6 +46,12 @@ class EditBody(_Body):
     tags: dict[str, str | None] = {}
 
 
+class PromptEditBody(_Body):
+    """Tags of the prompt itself (the ones search filters); a ``null`` value deletes the tag."""
+
+    tags: dict[str, str | None] = {}
+
+
 def _dump(value: BaseModel) -> object:
     return value.model_dump(mode="json", by_alias=True)
 
@@ -72,6 +78,20 @@ async def get_prompt(request: Request) -> Response:
     prompt = await blocking(client.get_prompt, name)
     versions = await blocking(client.list_prompt_versions, name)
     return json_response({"prompt": _dump(prompt), "versions": [_dump(v) for v in versions]})
+
+
+async def edit_prompt(request: Request) -> Response:
+    body = await admin_body(request, PromptEditBody)
+    if any(not key for key in body.tags):
+        raise SchemaError("tag keys must be non-empty strings")  # checked before any of the edits is made
+    client = registry_of(request)
+    name = request.path_params["name"]
+    for key, value in body.tags.items():
+        if value is None:
+            await blocking(client.delete_prompt_tag, name, key)
+        else:
+            await blocking(client.set_prompt_tag, name, key, value)
+    return json_response({"prompt": _dump(await blocking(client.get_prompt, name))})
 
 
 async def register(request: Request) -> Response:
@@ -134,6 +154,7 @@ routes = [
     Route("/api/prompts", search, methods=["GET"]),
     Route("/api/prompts/resolve", resolve, methods=["GET"]),
     Route("/api/prompts/{name}", get_prompt, methods=["GET"]),
+    Route("/api/prompts/{name}", edit_prompt, methods=["PATCH"]),
     Route("/api/prompts/{name}/versions", register, methods=["POST"]),
     Route("/api/prompts/{name}/versions/{version}", get_version, methods=["GET"]),
     Route("/api/prompts/{name}/versions/{version}", edit_version, methods=["PATCH"]),
