@@ -21,6 +21,7 @@ from runtime.observability.spans import to_json, traceparent_of
 __all__ = ["LLMSpanObserver"]
 
 _SERVER_ADDRESS = "server.address"
+_SERVER_PORT = "server.port"
 
 
 def _tokens(usage: Any, *names: str) -> int | None:
@@ -52,8 +53,12 @@ class LLMSpanObserver:
             a.OPERATION_NAME: a.OP_CHAT,
             a.REQUEST_MODEL: model,
             a.REQUEST_STREAM: bool(getattr(call, "stream", False)),
-            _SERVER_ADDRESS: str(getattr(call, "server_address", "") or ""),
         }
+        host, _, port = str(getattr(call, "server_address", "") or "").rpartition(":")
+        if host and port.isdigit():  # ``host:port``: two attributes, as the conventions have them
+            attrs[_SERVER_ADDRESS], attrs[_SERVER_PORT] = host, int(port)
+        elif port:
+            attrs[_SERVER_ADDRESS] = port  # a host without a port
         body = getattr(call, "request", None)
         if request.capture_content and isinstance(body, dict):
             payload = body.get("messages", body.get("input"))
