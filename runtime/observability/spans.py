@@ -88,7 +88,7 @@ class LiveSpan:
             self.span.set_attribute(a.SPAN_OUTPUTS, to_json(value))
 
     def set_attribute(self, key: str, value: Any) -> None:
-        self.span.set_attribute(key, value if isinstance(value, str | bool | int | float) else to_json(value))
+        self.span.set_attribute(key, attribute_value(value))
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         for key, value in attributes.items():
@@ -118,6 +118,19 @@ def fail_span(span: Span, exc: BaseException, capture_content: bool) -> None:
         span.set_status(Status(StatusCode.ERROR, kind))
 
 
+def attribute_value(value: Any) -> Any:
+    """``value`` as an OpenTelemetry attribute: a primitive as it is, a list or tuple of one primitive type
+    as an array (``["a", "b"]`` stays a string array, as exporters and backends expect), anything else as
+    JSON text."""
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple) and value:
+        kind = type(value[0])
+        if kind in (str, bool, int, float) and all(type(v) is kind for v in value):
+            return tuple(value)
+    return to_json(value)
+
+
 def start_attributes(
     name: str, span_type: SpanType | str, attributes: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -129,9 +142,7 @@ def start_attributes(
     if kind == SpanType.TOOL:
         attrs[a.TOOL_NAME] = name
     if attributes:
-        attrs.update(
-            {k: v if isinstance(v, str | bool | int | float) else to_json(v) for k, v in attributes.items()}
-        )
+        attrs.update({k: attribute_value(v) for k, v in attributes.items()})
     return attrs
 
 

@@ -183,3 +183,23 @@ def test_agents_can_annotate_the_root_span_through_the_otel_api(traced: Any) -> 
     assert root.events[1].attributes["exception.type"] == "ValueError"  # type: ignore[index]
     assert root.status.status_code is StatusCode.OK
     assert root.end_time is not None and root.end_time > root.start_time  # type: ignore[operator]
+
+
+class ListAttributes(ResponsesAgent):
+    async def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+        with span("search", SpanType.RETRIEVER, attributes={"app.doc_ids": ["d1", "d2"]}) as s:
+            s.set_attribute("app.scores", [0.9, 0.7])
+            s.set_attributes({"app.mixed": [1, "a"], "app.empty": [], "app.flags": (True, False)})
+        return ResponsesAgentResponse(output=[self.create_text_output_item("ok", "m1")])
+
+
+def test_lists_of_one_primitive_type_are_attribute_arrays(traced: Any) -> None:
+    app = traced(loaded(ListAttributes(), "lister"))
+    assert app.client.post("/v1/responses", json={"input": "hi"}).status_code == 200
+    attrs = by_name(app.spans.get_finished_spans(), "search").attributes or {}
+    assert (attrs["app.doc_ids"], attrs["app.scores"], attrs["app.flags"]) == (
+        ("d1", "d2"),
+        (0.9, 0.7),
+        (True, False),
+    )
+    assert (attrs["app.mixed"], attrs["app.empty"]) == ('[1,"a"]', "[]")  # not an OpenTelemetry array: JSON
