@@ -84,6 +84,18 @@ class StorePassthrough:
     ) -> list[Assessment]:
         return self.store.search_assessments(trace_id, model_id, name, since_ms, limit)
 
+    def page_assessments(
+        self,
+        trace_id: str | None = None,
+        model_id: str | None = None,
+        name: str | None = None,
+        since_ms: int | None = None,
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> tuple[list[Assessment], str | None]:
+        """Newest first, ``limit`` at a time; pass the returned token back for the next page."""
+        return self.store.page_assessments(trace_id, model_id, name, since_ms, limit, page_token)
+
     def add_lineage(self, edges: Sequence[LineageEdge]) -> None:
         self.store.add_lineage(edges)
 

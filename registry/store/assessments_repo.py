@@ -9,17 +9,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from registry.entities import Assessment, now_ms
-from registry.errors import AlreadyExists, NotFound
+from registry.errors import AlreadyExists, InvalidArgument, NotFound
 from registry.store.engine import Database
+from registry.store.paging import decode_token, encode_token
 from registry.store.tables import assessments, traces
 
-__all__ = ["AssessmentsRepo"]
+__all__ = ["MAX_ASSESSMENT_PAGE", "AssessmentsRepo"]
 
+MAX_ASSESSMENT_PAGE = 1000
+_TOKEN_KIND = "assessments"
 _UNSET: Any = object()
+
+
+def _conditions(
+    trace_id: str | None, model_id: str | None, name: str | None, since_ms: int | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if trace_id is not None:
+        conditions.append(assessments.c.trace_id == trace_id)
+    if model_id is not None:
+        conditions.append(
+            assessments.c.trace_id.in_(select(traces.c.trace_id).where(traces.c.model_id == model_id))
+        )
+    if name is not None:
+        conditions.append(assessments.c.name == name)
+    if since_ms is not None:
+        conditions.append(assessments.c.creation_time >= since_ms)
+    return conditions
 
 
 class AssessmentsRepo:
@@ -77,25 +97,52 @@ class AssessmentsRepo:
         limit: int = 1000,
     ) -> list[Assessment]:
         """Oldest first, so summaries and tails read in the order scores were produced."""
-        conditions: list[ColumnElement[bool]] = []
-        if trace_id is not None:
-            conditions.append(assessments.c.trace_id == trace_id)
-        if model_id is not None:
-            conditions.append(
-                assessments.c.trace_id.in_(select(traces.c.trace_id).where(traces.c.model_id == model_id))
-            )
-        if name is not None:
-            conditions.append(assessments.c.name == name)
-        if since_ms is not None:
-            conditions.append(assessments.c.creation_time >= since_ms)
         query = (
             select(assessments)
-            .where(*conditions)
+            .where(*_conditions(trace_id, model_id, name, since_ms))
             .order_by(assessments.c.creation_time, assessments.c.assessment_id)
             .limit(limit)
         )
         with self._db.read("search assessments") as conn:
             return [Assessment.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    def page_assessments(
+        self,
+        trace_id: str | None = None,
+        model_id: str | None = None,
+        name: str | None = None,
+        since_ms: int | None = None,
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> tuple[list[Assessment], str | None]:
+        """Newest first, a page at a time: keyset on (creation time, id), as ``search_traces``.
+
+        Returns the page and the token of the next one (None on the last page). Scores keep arriving while
+        a client pages, so the key, not an offset, says where the next page starts.
+        """
+        if not 1 <= limit <= MAX_ASSESSMENT_PAGE:
+            raise InvalidArgument(f"limit must be between 1 and {MAX_ASSESSMENT_PAGE}")
+        conditions = _conditions(trace_id, model_id, name, since_ms)
+        if page_token:
+            created, assessment_id = decode_token(_TOKEN_KIND, page_token)
+            conditions.append(
+                or_(
+                    assessments.c.creation_time < created,
+                    and_(assessments.c.creation_time == created, assessments.c.assessment_id < assessment_id),
+                )
+            )
+        query = (
+            select(assessments)
+            .where(*conditions)
+            .order_by(assessments.c.creation_time.desc(), assessments.c.assessment_id.desc())
+            .limit(limit + 1)
+        )
+        with self._db.read("search assessments") as conn:
+            found = [Assessment.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+        if len(found) <= limit:
+            return found, None
+        last = found[limit - 1]
+        return found[:limit], encode_token(_TOKEN_KIND, (last.creation_time, last.assessment_id))
 
     def _assessment(self, conn: Connection, assessment_id: str) -> Assessment:
         row = (

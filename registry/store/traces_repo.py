@@ -15,8 +15,6 @@ stored reads back exactly as before.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from registry.entities import LineageKind, SpanRecord, TraceRecord, TraceStatus, now_ms
 from registry.errors import InvalidArgument, NotFound
 from registry.store.engine import Database
+from registry.store.paging import decode_token, encode_token
 from registry.store.tables import lineage_edges, spans, traces
 from registry.uris import PromptVersionURI, parse_prompt_uri
 
@@ -47,6 +46,7 @@ __all__ = [
 ]
 
 MAX_PAGE = 1000
+_TOKEN_KIND = "traces"
 _MS = 1_000_000
 TRACE_JSON_COLUMNS = ("attributes", "prompts", "root_span")
 SPAN_JSON_COLUMNS = ("attributes", "events")
@@ -217,18 +217,7 @@ def _prepared(db: Database, table: Table) -> _Prepared:
 
 
 def _encode_token(row: TraceRecord) -> str:
-    raw = json.dumps([row.start_time_ns, row.trace_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> tuple[int, str]:
-    try:
-        start, trace_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise InvalidArgument("invalid page_token") from exc
-    if not isinstance(start, int) or not isinstance(trace_id, str):
-        raise InvalidArgument("invalid page_token")
-    return start, trace_id
+    return encode_token(_TOKEN_KIND, (row.start_time_ns, row.trace_id))
 
 
 class TracesRepo:
@@ -318,7 +307,7 @@ class TracesRepo:
             prompt=prompt,
         )
         if page_token:
-            start, trace_id = _decode_token(page_token)
+            start, trace_id = decode_token(_TOKEN_KIND, page_token)
             query = query.where(
                 or_(
                     traces.c.start_time_ns < start,

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from registry.entities import Assessment, SourceType, TraceRecord
 from registry.errors import NotFound as RegistryNotFound
+from registry.store.assessments_repo import MAX_ASSESSMENT_PAGE
 from runtime.errors import BadRequest, NotFound
 from runtime.evaluation.online import OnlineEvaluation
 from runtime.evaluation.summary import summarize
@@ -32,7 +33,6 @@ from runtime.state import runtime_state
 __all__ = ["TRACE_WAIT", "routes"]
 
 TRACE_WAIT = 3.0  # seconds feedback waits for its trace to be stored
-MAX_LIMIT = 10_000
 
 
 class FeedbackBody(BaseModel):
@@ -57,13 +57,21 @@ def _filters(request: Request) -> dict[str, Any]:
         "model_id": q.get("model_id") or None,
         "name": q.get("name") or None,
         "since_ms": parse_time_ms(q["since"], "since") if q.get("since") else None,
-        "limit": limit_param(q.get("limit"), 1000, MAX_LIMIT),
     }
 
 
 async def list_assessments(request: Request) -> Response:
-    found = await blocking(registry_of(request).search_assessments, **_filters(request))
-    return json_response({"assessments": [a.model_dump(mode="json") for a in found]})
+    """Newest first, keyset-paged as ``GET /api/traces``: ``limit``, ``page_token`` -> ``next_page_token``."""
+    q = request.query_params
+    found, token = await blocking(
+        registry_of(request).page_assessments,
+        **_filters(request),
+        limit=limit_param(q.get("limit"), 100, MAX_ASSESSMENT_PAGE),
+        page_token=q.get("page_token") or None,
+    )
+    return json_response(
+        {"assessments": [a.model_dump(mode="json") for a in found], "next_page_token": token}
+    )
 
 
 async def assessment_summary(request: Request) -> Response:
