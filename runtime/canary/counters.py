@@ -72,6 +72,7 @@ class ScoreObservation:
     passed: bool | None
     canary_id: str | None = None
     model_version: str | None = None
+    trace_id: str | None = None  # ``tr-<32 hex>``: a request forced to its variant is not counted (recorder)
 
 
 class Accumulator:

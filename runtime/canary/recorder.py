@@ -11,6 +11,12 @@ When Redis is down the sums keep growing in memory, and a batch whose write fail
 under the same id (so a write that did land but whose reply was lost is not counted twice). At most
 ``limit`` observations are held; beyond that they are dropped and the drops are counted, then written to
 the ``dropped`` counter of their variant once Redis answers again, so a gap in the data is visible.
+
+A request forced to a variant with the debug header (``x-runtime-variant``) is someone debugging, not a
+sample of traffic: it is not counted, and neither are its scores. Those may be computed by another process
+(``runtime worker``), so the trace ids of forced requests are written to Redis as the request begins
+(:meth:`CanaryStore.mark_forced`), long before its score can exist, and every recorder checks the scores it
+attributes against them.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ class StatsRecorder:
         self._unsent: _Batch | None = None
         self._seq = itertools.count()
         self._wake = asyncio.Event()
+        self._forced: dict[str, set[str]] = {}  # canary id -> trace ids of forced requests, not yet in Redis
 
     @property
     def held(self) -> int:
@@ -76,6 +83,12 @@ class StatsRecorder:
     # -- the Telemetry protocol ------------------------------------------------------------------------
 
     def begin(self, call: Call) -> object:
+        route = call.extra.get(ROUTE_KEY)
+        if not isinstance(route, Assignment) or not route.forced or not call.trace_id:
+            return None
+        if sum(map(len, self._forced.values())) < self.limit:  # debugging traffic: bounded all the same
+            self._forced.setdefault(route.canary_id, set()).add(f"tr-{call.trace_id}")
+            self._wake.set()
         return None
 
     def settle(self, call: Call, handle: object) -> None:
@@ -129,6 +142,7 @@ class StatsRecorder:
     async def flush(self) -> bool:
         """Write what is held; False (and everything kept) when Redis does not answer."""
         try:
+            await self._mark_forced()
             await self._drain()
             if self._unsent is not None:
                 await self._send(self._unsent)
@@ -146,22 +160,44 @@ class StatsRecorder:
         self.last_error = None
         return True
 
+    async def _mark_forced(self) -> None:
+        marks, self._forced = self._forced, {}
+        try:
+            if marks:
+                await self.store.mark_forced(marks)
+        except Unavailable:
+            for canary_id, trace_ids in marks.items():  # kept, with what came in meanwhile
+                self._forced.setdefault(canary_id, set()).update(trace_ids)
+            raise
+
     async def _drain(self) -> None:
-        """Move the queue into the open batch, attributing scores first (which may need Redis)."""
-        models = {
-            item.model
-            for item in self._queue
-            if isinstance(item, ScoreObservation) and item.canary_id is None
-        }
-        running = {model: await self.store.current(model) for model in models}
-        while self._queue:
+        """Move the queue into the open batch, attributing scores first (which needs Redis). Only what was
+        queued when it started: what arrives meanwhile waits for the next round."""
+        queued = list(self._queue)
+        scores = [i for i in queued if isinstance(i, ScoreObservation) and i.canary_id is None]
+        running = {model: await self.store.current(model) for model in {s.model for s in scores}}
+        attributed = [_attribute(s, running.get(s.model)) for s in scores]
+        forced = await self._forced_traces([s for s in attributed if s is not None])
+        found = iter(attributed)
+        for _ in queued:
             item = self._queue.popleft()
             if isinstance(item, ScoreObservation) and item.canary_id is None:
-                attributed = _attribute(item, running.get(item.model))
-                if attributed is None:
+                score = next(found)
+                if score is None or (score.canary_id, score.trace_id) in forced:
                     continue
-                item = attributed
+                item = score
             self._open.add(item)
+
+    async def _forced_traces(self, scores: list[ScoreObservation]) -> set[tuple[str | None, str | None]]:
+        """(canary id, trace id) of the scores whose request was forced to its variant."""
+        traces: dict[str, list[str]] = {}
+        for s in scores:
+            if s.canary_id is not None and s.trace_id is not None:
+                traces.setdefault(s.canary_id, []).append(s.trace_id)
+        forced: set[tuple[str | None, str | None]] = set()
+        for canary_id, trace_ids in traces.items():
+            forced |= {(canary_id, t) for t in await self.store.forced(canary_id, trace_ids)}
+        return forced
 
     async def _send(self, batch: _Batch) -> None:
         await self.store.add_counters(batch.batch_id, batch.deltas)

@@ -42,6 +42,7 @@ def score_observation(assessment: Assessment) -> ScoreObservation | None:
         value=number,
         passed=passed,
         model_version=None if version is None else str(version),
+        trace_id=assessment.trace_id,
     )
 
 

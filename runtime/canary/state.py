@@ -8,6 +8,8 @@ Keys, all under one prefix (``RUNTIME_CANARY_PREFIX``, so several deployments or
     {p}:stats:{id}:{variant}    hash of counters (see runtime.canary.counters)
     {p}:history                 sorted set of canary ids by start time
     {p}:batch:{batch id}        marks a counter batch as applied, for a day
+    {p}:forced:{id}             set of the trace ids (``tr-<32 hex>``) of requests forced to a variant with
+                                the debug header, whose scores are not counted (for a day after the last)
 
 Why scripts: starting must check "no canary running for this model" and write four keys as one step; a
 decision must change the status only if it is still the one the caller saw (compare-and-set), so that two
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runtime.canary.model import AuditEntry, CanaryDefinition, CanaryState, Status, now_ms
@@ -256,6 +258,24 @@ class CanaryStore:
                 )
             )
         return bool(await self._run("add canary counters", self._add(keys=keys, args=args)))
+
+    async def mark_forced(self, traces: Mapping[str, Collection[str]]) -> None:
+        """Remember the trace ids of forced requests, by canary, so their scores are left out wherever
+        they are scored (this server or a ``runtime worker``)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for canary_id, trace_ids in traces.items():
+                key = self.key("forced", canary_id)
+                pipe.sadd(key, *trace_ids)
+                pipe.expire(key, BATCH_TTL_S)
+            await self._run("mark forced requests", pipe.execute())
+
+    async def forced(self, canary_id: str, trace_ids: Sequence[str]) -> set[str]:
+        """Which of ``trace_ids`` were forced to their variant in this canary."""
+        if not trace_ids:
+            return set()
+        key = self.key("forced", canary_id)
+        found = await self._run("read forced requests", self.redis.smismember(key, list(trace_ids)))
+        return {trace_id for trace_id, member in zip(trace_ids, found, strict=True) if member}
 
 
 def _state(fields: Mapping[str, str]) -> CanaryState:
