@@ -9,6 +9,7 @@ real statistics across every replica (state and counters in Redis), and promote 
   and what feeds them (the telemetry tap, the evaluation hook)
 - :mod:`~runtime.canary.stats`, :mod:`~runtime.canary.report`: tests, intervals, the verdict
 - :mod:`~runtime.canary.policy`, :mod:`~runtime.canary.control`: who decides, and how decisions are applied
+- :mod:`~runtime.canary.operator`: what the CLI and the HTTP API show and do, the same for both
 - :mod:`~runtime.canary.replica`: what one server does
 
 This package never imports the agents, streaming, observability or evaluation (an import contract holds

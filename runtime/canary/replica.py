@@ -22,9 +22,9 @@ from typing import Generic, TypeVar
 
 from runtime.canary.control import CanaryControl
 from runtime.canary.model import CanaryDefinition, CanaryState, Status, now_ms
+from runtime.canary.operator import read_report
 from runtime.canary.policy import decide
 from runtime.canary.recorder import StatsRecorder
-from runtime.canary.report import VARIANTS, build_report
 from runtime.canary.router import Mirror, Router
 from runtime.canary.state import CanaryStore
 from runtime.errors import Conflict, RuntimeErrorBase, Unavailable
@@ -58,6 +58,7 @@ class CanaryReplica(Generic[A]):
         self.store: CanaryStore = control.store
         self.model = model
         self.expected_scores = expected_scores  # the scores this replica's scorers report (see build_report)
+        self._published: tuple[str, frozenset[str]] | None = None  # the expected scores last added to Redis
         self.champion = champion
         self.load = load
         self.install = install
@@ -137,6 +138,7 @@ class CanaryReplica(Generic[A]):
         if state is None:
             return
         if router is not None:
+            await self._publish_expected(state.canary_id)
             await self._apply_policy(state)
         elif state.canary_id not in self._given_up and (
             self._loading is None or self._loading[0] != state.canary_id
@@ -182,13 +184,22 @@ class CanaryReplica(Generic[A]):
         with contextlib.suppress(Conflict, Unavailable):
             await self.control.rollback(d.canary_id, self.replica_id, reason)
 
+    async def _publish_expected(self, canary_id: str) -> None:
+        """Add this replica's scorers to the canary's expected scores, which every view and replica reads
+        (see :func:`~runtime.canary.operator.read_report`); only when they changed."""
+        names = frozenset(self.expected_scores())
+        if self._published is not None and self._published[0] == canary_id and names <= self._published[1]:
+            return
+        await self.store.add_expected(canary_id, names)
+        known = self._published[1] if self._published and self._published[0] == canary_id else frozenset()
+        self._published = (canary_id, names | known)
+
     async def _apply_policy(self, state: CanaryState) -> None:
         d = state.definition
         if not (d.auto or d.max_duration_s) or time.monotonic() - self._decided_at < self.decide_interval:
             return
         self._decided_at = time.monotonic()
-        counters = await self.store.counters(d.canary_id, VARIANTS)
-        report = build_report(state, counters, self.expected_scores())
+        report = await read_report(self.store, state)
         decision = decide(state, report, now_ms())
         if decision is None:
             return

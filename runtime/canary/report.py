@@ -1,7 +1,8 @@
 """Turn two variants' raw counters into the side-by-side comparison every view shows, and the verdict.
 
 One function, :func:`build_report`, serves ``runtime canary status``, ``GET /api/canaries/{id}`` and the auto
-policy, so what an operator reads is exactly what the policy acted on. Metrics compared (challenger minus
+policy, fed the same inputs by :func:`runtime.canary.operator.read_report`, so what an operator reads is
+exactly what the policy acts on. Metrics compared (challenger minus
 champion):
 
 - ``error_rate`` (errors / finished requests; lower is better), always guarded;
@@ -243,8 +244,9 @@ def _verdict(
 def build_report(
     state: CanaryState, counters: Mapping[str, Counters], expected_scores: Collection[str] = ()
 ) -> dict[str, Any]:
-    """``expected_scores``: the scores the deciding replica's scorers will report for these models, so a
-    promotion waits for them even before the first one arrives."""
+    """``expected_scores``: the scores the replicas' scorers will report for these models (the canary's set
+    in Redis, see :func:`runtime.canary.operator.read_report`), so a promotion waits for them even before
+    the first one arrives, and every view says so."""
     d = state.definition
     a, b = counters.get(CHAMPION, {}), counters.get(CHALLENGER, {})
     comparisons = _comparisons(d, a, b)

@@ -8,6 +8,8 @@ Keys, all under one prefix (``RUNTIME_CANARY_PREFIX``, so several deployments or
     {p}:stats:{id}:{variant}    hash of counters (see runtime.canary.counters)
     {p}:history                 sorted set of canary ids by start time
     {p}:batch:{batch id}        marks a counter batch as applied, for a day
+    {p}:expected:{id}           set of the scores the replicas' scorers report (each replica adds its own
+                                when it routes the canary): a promotion waits for them (see report.py)
     {p}:forced:{id}             set of the trace ids (``tr-<32 hex>``) of requests forced to a variant with
                                 the debug header, whose scores are not counted (for a day after the last)
 
@@ -258,6 +260,14 @@ class CanaryStore:
                 )
             )
         return bool(await self._run("add canary counters", self._add(keys=keys, args=args)))
+
+    async def add_expected(self, canary_id: str, names: Collection[str]) -> None:
+        if names:
+            await self._run("add expected scores", self.redis.sadd(self.key("expected", canary_id), *names))
+
+    async def expected(self, canary_id: str) -> set[str]:
+        raw = await self._run("read expected scores", self.redis.smembers(self.key("expected", canary_id)))
+        return {str(name) for name in raw}
 
     async def mark_forced(self, traces: Mapping[str, Collection[str]]) -> None:
         """Remember the trace ids of forced requests, by canary, so their scores are left out wherever

@@ -22,9 +22,9 @@ from registry.client import RegistryClient
 from registry.errors import InvalidArgument, RegistryError
 from runtime.canary.control import CanaryControl
 from runtime.canary.model import CanaryDefinition, Mode, new_canary_id, parse_duration
+from runtime.canary.operator import show
 from runtime.canary.policy import numbers
 from runtime.canary.render import render_history, render_report
-from runtime.canary.report import VARIANTS, build_report
 from runtime.canary.state import CanaryStore
 from runtime.cli.common import check_redis_url
 from runtime.config import Settings
@@ -129,10 +129,8 @@ async def _start(args: argparse.Namespace, control: CanaryControl) -> int:
 
 
 async def _report(control: CanaryControl, model_or_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    state = await control.store.find(model_or_id)
-    report = build_report(state, await control.store.counters(state.canary_id, VARIANTS))
-    audit = [entry.model_dump(mode="json") for entry in await control.store.audit(state.canary_id)]
-    return report, audit
+    report = await show(control, model_or_id)
+    return report, report.pop("audit")
 
 
 async def _status(args: argparse.Namespace, control: CanaryControl) -> int:

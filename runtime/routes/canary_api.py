@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtime.canary.operator import show
 from runtime.canary.policy import numbers
 from runtime.canary.replica import CanaryReplica
-from runtime.canary.report import VARIANTS, build_report
 from runtime.errors import Unavailable
 from runtime.routes.admin import admin_body
 from runtime.routes.exchange import limit_param
@@ -46,21 +46,14 @@ async def list_canaries(request: Request) -> Response:
     return json_response({"canaries": [s.summary() for s in states]})
 
 
-async def _report(replica: CanaryReplica[Any], target: str) -> dict[str, Any]:
-    state = await replica.store.find(target)
-    report = build_report(state, await replica.store.counters(state.canary_id, VARIANTS))
-    report["audit"] = [e.model_dump(mode="json") for e in await replica.store.audit(state.canary_id)]
-    return report
-
-
 async def get_canary(request: Request) -> Response:
-    return json_response(await _report(_replica(request), request.path_params["canary_id"]))
+    return json_response(await show(_replica(request).control, request.path_params["canary_id"]))
 
 
 async def _decide(request: Request, action: str) -> Response:
     body = await admin_body(request, DecisionBody)
     replica = _replica(request)
-    report = await _report(replica, request.path_params["canary_id"])
+    report = await show(replica.control, request.path_params["canary_id"])
     client = request.client.host if request.client else "unknown"
     actor = body.actor or f"api:{client}"
     act = replica.control.promote if action == "promote" else replica.control.rollback
