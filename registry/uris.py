@@ -7,7 +7,8 @@
     models:/<name>@<alias>      whatever version the alias points at now
     models:/<name>/latest       the highest version (also models:/<name>@latest)
     prompts:/<name>/<version>
-    prompts:/<name>@<alias>     (@latest allowed)
+    prompts:/<name>@<alias>     whatever version the alias points at now
+    prompts:/<name>/latest      the highest version (also prompts:/<name>@latest)
 
 Parsing is strict: a malformed URI is an ``InvalidArgument`` naming the accepted forms, never a guess.
 """
@@ -40,7 +41,7 @@ _MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")
 _VERSION_RE = re.compile(rf"^(?P<name>{_NAME})/(?P<version>[^/@]+)$")
 _ALIAS_RE = re.compile(rf"^(?P<name>{_NAME})@(?P<alias>{_NAME})$")
 _MODEL_FORMS = "models:/<model_id>, models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/latest"
-_PROMPT_FORMS = "prompts:/<name>/<version> or prompts:/<name>@<alias>"
+_PROMPT_FORMS = "prompts:/<name>/<version>, prompts:/<name>@<alias> or prompts:/<name>/latest"
 
 
 @dataclass(frozen=True)

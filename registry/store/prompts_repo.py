@@ -23,7 +23,7 @@ from registry.store.tables import prompt_aliases, prompt_versions, prompts
 from registry.templates import Template
 from registry.uris import LATEST
 
-__all__ = ["PromptsRepo", "like_regex"]
+__all__ = ["PromptsRepo", "alias_version", "like_regex"]
 
 
 def like_regex(pattern: str) -> re.Pattern[str]:
@@ -43,6 +43,23 @@ def _checked(what: str, value: object, check: Callable[[object], None] | None = 
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"{what} must hold only JSON values ({exc})") from exc
+
+
+def alias_version(conn: Connection, name: str, alias: str) -> int:
+    """The version ``alias`` of prompt ``name`` points at now (``latest``: the highest); else NotFound."""
+    if alias == LATEST:
+        version = conn.execute(
+            select(func.max(prompt_versions.c.version)).where(prompt_versions.c.name == name)
+        ).scalar_one()
+        if version is None:
+            raise NotFound(f"prompt {name!r} not found")
+        return int(version)
+    found = conn.execute(
+        select(prompt_aliases.c.version).where(prompt_aliases.c.name == name, prompt_aliases.c.alias == alias)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"alias {alias!r} of prompt {name!r} not found")
+    return int(found)
 
 
 class PromptsRepo:
@@ -121,21 +138,7 @@ class PromptsRepo:
     def get_prompt_version_by_alias(self, name: str, alias: str) -> PromptVersion:
         """``latest`` is built in: the highest version, whether or not an alias of that name exists."""
         with self._db.read("resolve prompt alias") as conn:
-            if alias == LATEST:
-                version = conn.execute(
-                    select(func.max(prompt_versions.c.version)).where(prompt_versions.c.name == name)
-                ).scalar_one()
-                if version is None:
-                    raise NotFound(f"prompt {name!r} not found")
-            else:
-                version = conn.execute(
-                    select(prompt_aliases.c.version).where(
-                        prompt_aliases.c.name == name, prompt_aliases.c.alias == alias
-                    )
-                ).scalar_one_or_none()
-                if version is None:
-                    raise NotFound(f"alias {alias!r} of prompt {name!r} not found")
-            return self._prompt_version(conn, name, version)
+            return self._prompt_version(conn, name, alias_version(conn, name, alias))
 
     def list_prompt_versions(self, name: str) -> list[PromptVersion]:
         with self._db.read("list prompt versions") as conn:

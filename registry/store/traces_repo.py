@@ -32,8 +32,9 @@ from registry.entities import LineageKind, SpanRecord, TraceRecord, TraceStatus,
 from registry.errors import InvalidArgument, NotFound
 from registry.store.engine import Database
 from registry.store.paging import decode_token, encode_token
+from registry.store.prompts_repo import alias_version
 from registry.store.tables import lineage_edges, spans, traces
-from registry.uris import PromptVersionURI, parse_prompt_uri
+from registry.uris import PromptAliasURI, PromptVersionURI, parse_prompt_uri
 
 __all__ = [
     "ROOT_COLUMN_ATTRIBUTES",
@@ -290,10 +291,13 @@ class TracesRepo:
     ) -> tuple[list[TraceRecord], str | None]:
         """Newest first; ``since_ms`` is inclusive and ``until_ms`` exclusive on the trace start time.
 
-        ``prompt`` (``prompts:/name/3``) keeps the traces that loaded that prompt version.
+        ``prompt`` keeps the traces that loaded a prompt version: ``prompts:/name/3``, or the version
+        ``prompts:/name@alias`` / ``prompts:/name/latest`` points at now (see :meth:`_prompt_version_uri`).
         """
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}")
+        if prompt is not None:
+            prompt = self._prompt_version_uri(prompt)
         query = self._filtered(
             select(*_RECORD_COLUMNS),
             model_id=model_id,
@@ -325,6 +329,8 @@ class TracesRepo:
         self, model_id: str | None = None, name: str | None = None, prompt: str | None = None
     ) -> TraceStats:
         """Aggregates for lineage views and summaries, computed in SQL so they scale with the table."""
+        if prompt is not None:
+            prompt = self._prompt_version_uri(prompt)
         columns = select(
             func.count(),
             func.count().filter(traces.c.status != TraceStatus.OK.value),
@@ -355,6 +361,22 @@ class TracesRepo:
             input_tokens=int(tokens_in),
             output_tokens=int(tokens_out),
         )
+
+    def _prompt_version_uri(self, prompt: str) -> str:
+        """The version URI a ``prompt`` filter means: traces record versions, never aliases.
+
+        An alias (``@latest`` and ``/latest`` too) is resolved now, so it selects the traces of the version
+        it points at, not those served while it pointed elsewhere. Anything but a prompt URI is an
+        ``InvalidArgument`` naming the accepted forms, rather than a filter that silently matches nothing.
+        """
+        try:
+            parsed = parse_prompt_uri(prompt)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"prompt filter: {exc.message}") from exc
+        if isinstance(parsed, PromptAliasURI):
+            with self._db.read("resolve prompt alias") as conn:
+                parsed = PromptVersionURI(parsed.name, alias_version(conn, parsed.name, parsed.alias))
+        return str(parsed)
 
     @staticmethod
     def _filtered(

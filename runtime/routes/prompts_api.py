@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from registry.entities import ChatMessage
+from registry.uris import parse_prompt_uri
 from runtime.errors import SchemaError
 from runtime.prompts.service import PromptService
 from runtime.routes.admin import admin_body, blocking, registry_of, require_admin
@@ -132,7 +133,10 @@ async def edit_version(request: Request) -> Response:
 
 
 async def resolve(request: Request) -> Response:
-    version = await blocking(registry_of(request).load_prompt, request.query_params.get("uri", ""))
+    """``uri`` must be a prompt URI: a bare name is a malformed URI here (400), not an unknown prompt."""
+    uri = request.query_params.get("uri", "")
+    parse_prompt_uri(uri)
+    version = await blocking(registry_of(request).load_prompt, uri)
     return json_response({"prompt_version": _dump(version)})
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from registry.entities import SpanEvent, SpanRecord, TraceRecord, TraceStatus
+from registry.errors import NotFound
 from registry.store import SqlStore
 from registry.store.traces_repo import SPAN_JSON_COLUMNS, TRACE_JSON_COLUMNS, json_text
 from tests.registry.helpers import span, trace
@@ -130,7 +131,12 @@ def test_rows_link_the_prompt_versions_a_trace_loaded(store: SqlStore) -> None:
     store.log_trace_rows([rows_of(record, TRACE_JSON_COLUMNS)], [])
     found, _ = store.search_traces(prompt="prompts:/greet/2")
     assert [t.trace_id for t in found] == [record.trace_id]
-    assert store.search_traces(prompt="prompts:/greet@champion")[0] == []  # an alias is not a version
+    # A recorded alias is not linked (it is not a version); filtering by an alias resolves it in the
+    # registry now, and this store has no prompt 'greet'.
+    linked = store.get_lineage("trace", record.trace_id, "upstream")
+    assert [edge.src_id for edge in linked] == ["prompts:/greet/2"]
+    with pytest.raises(NotFound, match="alias 'champion' of prompt 'greet' not found"):
+        store.search_traces(prompt="prompts:/greet@champion")
 
 
 def test_nothing_to_write_is_a_no_op(store: SqlStore) -> None:
