@@ -6,6 +6,11 @@ Promotion moves the registry alias, which every replica already follows. It is c
 ``promoted``. If the alias cannot be moved the claim is released (back to ``running``) and the failure is
 audited. Redis holds the live record; every step is also written to the store's canary history, whose
 failure is logged but never undoes a decision already taken in Redis.
+
+Promotion moves the alias from the canary's champion version to the challenger, and nothing else: when
+someone moved the alias by hand meanwhile (a hotfix), promoting would silently undo their move, so it is
+refused (a :class:`~runtime.errors.Conflict`, audited once per actor and move) until the canary is rolled
+back or restarted. The alias is checked before the claim and again, after it, right before it is moved.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from registry.errors import RegistryError
 from registry.store.canaries_repo import CanaryEvent, CanaryRecord
 from runtime.canary.model import AuditEntry, CanaryDefinition, CanaryState, Status, now_ms
 from runtime.canary.state import CanaryStore
-from runtime.errors import BadRequest, NotFound, RuntimeErrorBase, Unavailable
+from runtime.errors import BadRequest, Conflict, NotFound, RuntimeErrorBase, Unavailable
 
 __all__ = ["CanaryControl"]
 
@@ -30,6 +35,37 @@ log = logging.getLogger("runtime.canary")
 
 def _registry_error(exc: RegistryError) -> RuntimeErrorBase:
     return NotFound(exc.message) if exc.status == 404 else Unavailable(exc.message)
+
+
+def _alias_version(client: RegistryClient, d: CanaryDefinition) -> int | None:
+    """The version the champion alias points at now; None when it is not set."""
+    try:
+        return client.store.get_model_version_by_alias(d.model, d.champion_alias).version
+    except RegistryError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _move_alias(client: RegistryClient, d: CanaryDefinition) -> int | None:
+    """Point the champion alias at the challenger if it still points at the canary's champion; return the
+    version it pointed at (the champion's when it was moved)."""
+    now = _alias_version(client, d)
+    if d.champion_version is None or now == d.champion_version:
+        client.set_alias(d.model, d.champion_alias, d.challenger_version)
+        return d.champion_version
+    return now
+
+
+def champion_moved(d: CanaryDefinition, now: int | None) -> str | None:
+    """Why a promotion is refused when the alias points at ``now``, or None when it may go ahead."""
+    if d.champion_version is None or now == d.champion_version:
+        return None
+    where = f"v{now}" if now is not None else "nothing (the alias was deleted)"
+    return (
+        f"@{d.champion_alias} was moved from v{d.champion_version} to {where} during canary {d.canary_id}: "
+        f"promoting would undo that; roll the canary back or restart it"
+    )
 
 
 class CanaryControl:
@@ -70,12 +106,15 @@ class CanaryControl:
         reason: str | None = None,
         numbers: dict[str, JsonValue] | None = None,
     ) -> CanaryState:
+        state = await self._get(canary_id)
+        if state.status is Status.RUNNING:  # else the claim below says who decided first
+            await self._refuse_if_moved(state, actor, await self.champion_now(state.definition))
         claim = AuditEntry(actor=actor, action="promote", reason=reason, numbers=numbers or {})
         await self.store.transition(canary_id, (Status.RUNNING,), Status.PROMOTING, claim, end=False)
         state = await self._get(canary_id)
         d = state.definition
         try:
-            await asyncio.to_thread(self._client().set_alias, d.model, d.champion_alias, d.challenger_version)
+            was = await asyncio.to_thread(_move_alias, self._client(), d)
         except (RegistryError, BadRequest) as exc:
             message = exc.message
             failed = AuditEntry(actor=actor, action="promote_failed", reason=f"alias not moved: {message}")
@@ -84,6 +123,12 @@ class CanaryControl:
             raise Unavailable(
                 f"promotion of {canary_id} failed, the canary keeps running: {message}"
             ) from exc
+        refused = champion_moved(d, was)
+        if refused is not None:  # moved between the check and the claim
+            entry = _refusal(d, actor, was, refused)
+            await self.store.transition(canary_id, (Status.PROMOTING,), Status.RUNNING, entry, end=False)
+            await self._record(await self._get(canary_id), entry)
+            raise Conflict(refused)
         moved = f"@{d.champion_alias} now points at version {d.challenger_version}"
         done = AuditEntry(actor=actor, action="promoted", reason=moved)
         await self.store.transition(canary_id, (Status.PROMOTING,), Status.PROMOTED, done, end=True)
@@ -91,6 +136,26 @@ class CanaryControl:
         await self._record(state, claim)
         await self._record(state, done)
         return state
+
+    async def champion_now(self, d: CanaryDefinition) -> int | None:
+        """The version the champion alias points at now (None: not set); Unavailable when the store
+        cannot say."""
+        try:
+            return await asyncio.to_thread(_alias_version, self._client(), d)
+        except RegistryError as exc:
+            raise _registry_error(exc) from exc
+
+    async def _refuse_if_moved(self, state: CanaryState, actor: str, now: int | None) -> None:
+        d = state.definition
+        refused = champion_moved(d, now)
+        if refused is None:
+            return
+        entry = _refusal(d, actor, now, refused)
+        seen = await self.store.audit(d.canary_id)
+        if not any((e.action, e.actor, e.numbers) == (entry.action, actor, entry.numbers) for e in seen):
+            await self.store.note(d.canary_id, entry)  # once per actor and move: replicas retry
+            await self._record(state, entry)
+        raise Conflict(refused)
 
     async def rollback(
         self,
@@ -152,6 +217,11 @@ class CanaryControl:
             await asyncio.to_thread(_write_history, self.registry, state, entry, lineage)
         except RegistryError as exc:
             log.warning("canary %s: history not written to the store: %s", state.canary_id, exc.message)
+
+
+def _refusal(d: CanaryDefinition, actor: str, now: int | None, reason: str) -> AuditEntry:
+    numbers: dict[str, JsonValue] = {"champion_version": d.champion_version, "alias_version": now}
+    return AuditEntry(actor=actor, action="promote_refused", reason=reason, numbers=numbers)
 
 
 def _write_history(client: RegistryClient, state: CanaryState, entry: AuditEntry, lineage: bool) -> None:

@@ -100,6 +100,8 @@ class StatsRecorder:
         route = call.extra.get(ROUTE_KEY)
         if not isinstance(route, Assignment) or route.forced:
             return  # a forced variant is someone debugging, not a sample of traffic
+        if route.version is not None and call.model.version not in (None, str(route.version)):
+            return  # the champion alias was moved by hand: another version is outside this comparison
         if self._full((route.canary_id, call.variant)):
             return
         cost = call.extra.get("cost")

@@ -100,6 +100,11 @@ def _comparison_rows(comparisons: Sequence[Mapping[str, Any]]) -> list[list[str]
     return rows
 
 
+def _moved(report: Mapping[str, Any]) -> list[str]:
+    alias = report.get("champion_alias")
+    return [f"champion alias moved: {alias['message']}"] if alias and alias["moved"] else []
+
+
 def render_report(report: Mapping[str, Any], audit: Sequence[Mapping[str, Any]] = ()) -> str:
     c = report["canary"]
     mode = f"{c['mode']} {c['weight']:g}%, sticky by {c['sticky_by']}" + (", auto" if c["auto"] else "")
@@ -107,6 +112,7 @@ def render_report(report: Mapping[str, Any], audit: Sequence[Mapping[str, Any]] 
         f"canary {c['canary_id']}  {c['model']}  {c['status']}  ({mode})",
         f"champion @{c['champion_alias']} = v{c['champion_version']}  challenger v{c['challenger_version']}"
         f"  started {_when(c['started_ms'])} UTC by {c['started_by']}",
+        *_moved(report),
         "",
         *_table([("", CHAMPION, CHALLENGER), *_variant_rows(report["variants"])]),
         "",

@@ -35,6 +35,10 @@ log = logging.getLogger("runtime.canary")
 
 A = TypeVar("A")
 
+PROMOTION_RETRY_S = (
+    30.0  # after a refused promotion (the alias moved by hand), before this replica tries again
+)
+
 
 class CanaryReplica(Generic[A]):
     def __init__(
@@ -77,6 +81,7 @@ class CanaryReplica(Generic[A]):
         self._loading: tuple[str, asyncio.Task[None]] | None = None
         self._given_up: set[str] = set()
         self._decided_at = 0.0
+        self._promotion_held: dict[str, float] = {}  # canary id -> monotonic time before which not to promote
 
     def fresh(self) -> bool:
         return self.last_ok is not None and time.monotonic() - self.last_ok < self.stale_after
@@ -203,9 +208,16 @@ class CanaryReplica(Generic[A]):
         decision = decide(state, report, now_ms())
         if decision is None:
             return
-        act = self.control.promote if decision.action == "promote" else self.control.rollback
+        promote = decision.action == "promote"
+        if promote and time.monotonic() < self._promotion_held.get(d.canary_id, 0.0):
+            return
+        act = self.control.promote if promote else self.control.rollback
         try:
             await act(d.canary_id, self.replica_id, decision.reason, decision.numbers)
         except Conflict:
-            return  # another replica or an operator decided first
+            # Another replica or an operator decided first, or the promotion was refused (the champion
+            # alias moved by hand): not again for a while; a rollback still may.
+            if promote:
+                self._promotion_held[d.canary_id] = time.monotonic() + PROMOTION_RETRY_S
+            return
         log.info("canary %s: %s (%s)", d.canary_id, decision.action, decision.reason)

@@ -42,6 +42,7 @@ class Assignment(Generic[A]):
     shadow: A | None = None
     mirror: Mirror | None = None
     forced: bool = False
+    version: int | None = None  # the canary's version of this variant: another one answering is not counted
 
 
 class Mirror:
@@ -109,14 +110,19 @@ class Router(Generic[A]):
         forced = headers.get(FORCE_HEADER) if self.allow_force else None
         if forced in (CHAMPION, CHALLENGER):
             agent = self.challenger if forced == CHALLENGER else self.champion()
-            return Assignment(d.canary_id, forced, agent, forced=True)
+            return Assignment(d.canary_id, forced, agent, forced=True, version=self._version(forced))
         key = sticky_key(d.sticky_by, call.user_id, call.session_id, headers)
         variant = assign(d.canary_id, key, d.weight)
         if d.mode is Mode.SHADOW:
             shadow = self.challenger if variant == CHALLENGER else None
-            return Assignment(d.canary_id, CHAMPION, self.champion(), shadow=shadow, mirror=self.mirror)
+            version = d.champion_version
+            return Assignment(d.canary_id, CHAMPION, self.champion(), shadow, self.mirror, version=version)
         agent = self.challenger if variant == CHALLENGER else self.champion()
-        return Assignment(d.canary_id, variant, agent)
+        return Assignment(d.canary_id, variant, agent, version=self._version(variant))
+
+    def _version(self, variant: str) -> int | None:
+        d = self.definition
+        return d.challenger_version if variant == CHALLENGER else d.champion_version
 
 
 def shadow_call(call: Call, route: Assignment[Any], model: ModelInfo, trace_id: str) -> Call:

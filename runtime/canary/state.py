@@ -168,6 +168,8 @@ class CanaryStore:
         state = await self.get(canary_id)
         if state is None:
             raise NotFound(f"canary {canary_id!r} not found")
+        # A claim given back (promoting -> running) is no decision: the canary shows none.
+        decided_by, decided_reason = ("", "") if to is Status.RUNNING else (entry.actor, entry.reason or "")
         reply = await self._run(
             "change canary status",
             self._transition(
@@ -179,8 +181,8 @@ class CanaryStore:
                 args=[
                     ",".join(s.value for s in allowed),
                     to.value,
-                    entry.actor,
-                    entry.reason or "",
+                    decided_by,
+                    decided_reason,
                     entry.at_ms,
                     entry.model_dump_json(),
                     "1" if end else "0",
@@ -195,6 +197,12 @@ class CanaryStore:
             detail = f" by {by}" if by else ""
             detail += f" ({reason})" if reason else ""
             raise Conflict(f"canary {canary_id} is already {status}{detail}; nothing was changed")
+
+    async def note(self, canary_id: str, entry: AuditEntry) -> None:
+        """Append an audit entry that changes nothing (a refused promotion)."""
+        await self._run(
+            "add canary audit", self.redis.rpush(self.key("audit", canary_id), entry.model_dump_json())
+        )
 
     # -- reads -----------------------------------------------------------------------------------------
 

@@ -227,7 +227,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--count", type=int, help="with --watch: stop after this many refreshes")
     p.add_argument("--json", action="store_true", help="JSON (one object per refresh with --watch)")
     _common(p)
-    p.set_defaults(func=_run(_status, registry=False))
+    p.set_defaults(func=_run(_status, registry=True))
 
     for action, text in (
         ("promote", "move the champion alias to the challenger"),

@@ -1,0 +1,151 @@
+"""Someone moves the champion alias by hand during a canary (a hotfix): promotion would silently undo that
+move, so it is refused, by an operator or a replica, and every view says the alias moved."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from registry.client import RegistryClient
+from runtime.app import create_app
+from runtime.canary.assignment import assign
+from runtime.canary.model import CHALLENGER, CHAMPION
+from runtime.cli.main import main
+from tests.canary.conftest import REDIS_URL, canary_settings, register
+from tests.servers import serve_app, wait_until
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[RegistryClient]:
+    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
+        for answer in ("v1", "v2", "v3"):
+            register(client, tmp_path, answer)
+        client.set_alias("bot", "champion", 1)
+        yield client
+
+
+def options(tmp_path: Path, prefix: str) -> list[str]:
+    return [
+        "--redis-url",
+        REDIS_URL,
+        "--store-url",
+        f"sqlite:///{tmp_path / 'runtime.db'}",
+        "--prefix",
+        prefix,
+    ]
+
+
+def start(capsys: pytest.CaptureFixture[str], opts: list[str], *args: str) -> str:
+    capsys.readouterr()
+    assert main(["canary", "start", "bot", "--challenger", "2", *args, "--json", *opts]) == 0
+    return str(json.loads(capsys.readouterr().out)["canary_id"])
+
+
+def test_promoting_after_the_champion_alias_moved_by_hand_is_refused_and_audited(
+    tmp_path: Path, prefix: str, registry: RegistryClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``canary promote`` moved @champion to the challenger, silently reverting the hotfix's move."""
+    opts = options(tmp_path, prefix)
+    settings = canary_settings(tmp_path, prefix, admin_keys=("admin",), sse_ping_interval=0)
+    with serve_app(create_app(settings)) as url:
+        cid = start(capsys, opts)
+        registry.set_alias("bot", "champion", 3)  # the hotfix
+        moved = f"@champion was moved from v1 to v3 during canary {cid}"
+        for _ in range(2):
+            assert main(["canary", "promote", "bot", "--actor", "ops", *opts]) == 1
+            err = capsys.readouterr().err
+            assert moved in err and "roll the canary back or restart it" in err and err.count("\n") == 1
+        refused = httpx.post(
+            f"{url}/api/canaries/{cid}/promote", json={}, headers={"authorization": "Bearer admin"}
+        )
+        assert refused.status_code == 409 and moved in refused.json()["error"]["message"]
+        assert registry.store.get_model_version_by_alias("bot", "champion").version == 3
+
+        assert main(["canary", "status", "bot", "--json", *opts]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["canary"]["status"] == "running" and shown["canary"]["decided_by"] is None
+        assert shown["champion_alias"] | {"message": ""} == {
+            "alias": "champion",
+            "canary_version": 1,
+            "version": 3,
+            "moved": True,
+            "message": "",
+        }
+        refusals = [(e["actor"], e["numbers"]) for e in shown["audit"] if e["action"] == "promote_refused"]
+        numbers = {"champion_version": 1, "alias_version": 3}
+        assert refusals[0] == ("ops", numbers) and len(refusals) == 2  # once per actor: ops, the API's
+        events = [e.action for e in registry.store.canary_events(cid)]
+        assert events == ["start", "promote_refused", "promote_refused"]
+        assert main(["canary", "status", "bot", *opts]) == 0
+        assert f"champion alias moved: {moved}" in capsys.readouterr().out
+
+        assert main(["canary", "rollback", "bot", *opts]) == 0  # what is left to do
+        assert registry.store.get_model_version_by_alias("bot", "champion").version == 3
+
+
+def test_a_replica_does_not_auto_promote_over_a_hand_moved_champion_alias(
+    tmp_path: Path, prefix: str, registry: RegistryClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The server has not followed the move yet (it checks the alias hourly here): its champion is still
+    # v1, its statistics say promote.
+    settings = canary_settings(
+        tmp_path, prefix, canary_poll_interval=0.1, alias_poll_interval=3600, sse_ping_interval=0
+    )
+    opts = options(tmp_path, prefix)
+    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+        cid = start(capsys, opts, "--auto", "--min-requests", "3", "--weight", "50", "--sticky-by", "none")
+        registry.set_alias("bot", "champion", 3)
+
+        def audit() -> list[dict[str, Any]]:
+            for _ in range(4):
+                assert http.post("/invocations", json={"input": "hi"}).status_code == 200
+            return list(http.get(f"/api/canaries/{cid}").json()["audit"])
+
+        assert wait_until(lambda: any(e["action"] == "promote_refused" for e in audit()), timeout=30)
+        entry = next(e for e in audit() if e["action"] == "promote_refused")
+        assert (
+            entry["actor"].startswith("replica:") and "@champion was moved from v1 to v3" in entry["reason"]
+        )
+        assert http.get(f"/api/canaries/{cid}").json()["canary"]["status"] == "running"
+        assert registry.store.get_model_version_by_alias("bot", "champion").version == 3
+
+
+def test_requests_the_hand_moved_champion_answers_are_not_counted_as_the_canarys_champion(
+    tmp_path: Path, prefix: str, registry: RegistryClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The champion column mixed v1's and v3's requests."""
+    settings = canary_settings(
+        tmp_path, prefix, canary_poll_interval=0.1, alias_poll_interval=0.1, sse_ping_interval=0
+    )
+    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+        cid = start(capsys, options(tmp_path, prefix), "--weight", "50")
+        users = {assign(cid, f"u{i}", 50): f"u{i}" for i in range(50)}
+
+        def ask(variant: str) -> tuple[str, str | None]:
+            body = {"input": "hi", "user": users[variant]}
+            r = http.post("/v1/responses", json=body)
+            return r.json()["output"][0]["content"][0]["text"], r.headers.get("x-runtime-variant")
+
+        def requests() -> dict[str, int]:
+            variants = http.get(f"/api/canaries/{cid}").json()["variants"]
+            return {v: s["requests"] for v, s in variants.items()}
+
+        def counted_after_one_more(n: int) -> int:
+            """The champion's count once a challenger request sent now is counted (it was queued last)."""
+            assert ask(CHALLENGER) == ("v2", CHALLENGER)
+            assert wait_until(lambda: requests()[CHALLENGER] == n)
+            return requests()[CHAMPION]
+
+        assert wait_until(lambda: ask(CHAMPION) == ("v1", CHAMPION))
+        assert counted_after_one_more(1) >= 1
+        registry.set_alias("bot", "champion", 3)
+        assert wait_until(lambda: ask(CHAMPION) == ("v3", CHAMPION))
+        counted = counted_after_one_more(2)
+        for _ in range(3):
+            assert ask(CHAMPION) == ("v3", CHAMPION)
+        assert counted_after_one_more(3) == counted
