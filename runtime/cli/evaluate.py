@@ -153,8 +153,8 @@ def _attach(args: argparse.Namespace, settings: Settings, client: RegistryClient
 
     name, scorer_args = parse_scorer(args.scorer)
     catalog = _catalog(settings)
-    if catalog.knows(name):
-        _refs([args.scorer], catalog)
+    if catalog.knows(name) or scorer_args:
+        _refs([args.scorer], catalog)  # a built-in's arguments, checked before anything is stored
     else:
         print(
             f"note: {name!r} is not a built-in: servers and workers must load it with --scorers",
@@ -166,6 +166,13 @@ def _attach(args: argparse.Namespace, settings: Settings, client: RegistryClient
         raise BadRequest(str(exc)) from exc
     model = attach(client, args.uri, attachment)
     print(f"attached {name} to {model.model_id} ({model.name}) at rate {args.rate:g}")
+    if catalog.in_file(name):
+        runs = "the built-in with these arguments" if scorer_args else "the file's scorer at this rate"
+        print(
+            f"note: on servers whose --scorers file defines {name!r}, this attachment replaces it for "
+            f"this model's traffic ({runs}); detach gives it back",
+            file=sys.stderr,
+        )
     return 0
 
 

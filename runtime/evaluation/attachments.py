@@ -9,6 +9,11 @@ writes rate 0 (tags can be merged, not removed).
 Servers pick attachments up with :class:`AttachmentWatcher`, which re-reads the tags of every model that
 served a request here, every ``interval`` seconds, off the request path. The request path only reads an
 in-memory dict.
+
+An attachment named like a scorer of the server's ``--scorers`` file replaces that scorer for the model's
+traffic (its rate, filter and, with arguments, the built-in it runs), as a registered scorer's update does
+in MLflow: one name, one score series. The replacement is logged as a warning when it begins and when a
+detach gives the file's scorer back, so it is never silent.
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ class AttachmentBoard:
         self.static = tuple(static or ())
         self.by_model: dict[str, tuple[Attachment, ...]] = {}
         self.wanted: set[str] = set()
+        self._replacing: dict[str, dict[str, Attachment]] = {}  # model id -> file scorers replaced
 
     def for_call(self, call: Call) -> list[ScorerRef]:
         """The scorers that sample this call. Runs in the telemetry's ``end``: memory only, no I/O.
@@ -119,6 +125,31 @@ class AttachmentBoard:
 
     def update(self, model_id: str, attachments: list[Attachment]) -> None:
         self.by_model[model_id] = tuple(attachments)
+        self._log_replacements(model_id, attachments)
+
+    def _log_replacements(self, model_id: str, attachments: list[Attachment]) -> None:
+        static = {a.name: a for a in self.static}
+        now = {a.name: a for a in attachments if a.name in static}
+        before = self._replacing.get(model_id, {})
+        for name, attachment in now.items():
+            if before.get(name) != attachment:
+                log.warning(
+                    "scorer %s attached to %s (rate %g%s%s) replaces the --scorers file's %s for that "
+                    "model's traffic",
+                    name,
+                    model_id,
+                    attachment.rate,
+                    f", filter {attachment.filter}" if attachment.filter.conditions else "",
+                    f", the built-in with {json.dumps(attachment.args, sort_keys=True)}"
+                    if attachment.args
+                    else "",
+                    name,
+                )
+        for name in before.keys() - now.keys():
+            log.warning(
+                "scorer %s detached from %s: the --scorers file's %s scores it again", name, model_id, name
+            )
+        self._replacing[model_id] = now
 
     def names(self) -> set[str]:
         """Every scorer sampling here, static or attached to a model this server has served."""

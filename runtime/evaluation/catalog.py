@@ -4,18 +4,25 @@ Jobs name their scorers (a job must travel through Redis, a function cannot), so
 resolves names through a catalog: the built-ins (with arguments, ``latency_slo`` with ``{"max_ms": 500}``)
 and the scorers of a user's file (``--scorers scorers.py``: every module-level :class:`Scorer`). A name in
 the file shadows a built-in of the same name, on purpose: a team can redefine ``no_pii`` for its domain.
+A reference *with arguments* always means the built-in (file scorers take none): the README's file sets
+``latency_slo`` to 2000 ms, and an attachment ``latency_slo:{"max_ms": 500}`` runs the built-in at 500 ms.
+Arguments are checked against the built-in's signature and types when the scorer is built, so ``attach``
+refuses what a built-in does not take before anything is stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError, validate_call
 
 from runtime.evaluation import builtin, judges
 from runtime.evaluation.job import ScorerRef
@@ -88,13 +95,21 @@ class ScorerCatalog:
     def knows(self, name: str) -> bool:
         return name in self._named or name in BUILTINS
 
+    def in_file(self, name: str) -> bool:
+        return name in self._named
+
     def resolve(self, ref: ScorerRef) -> Scorer:
-        """The scorer a job asks for; raises :class:`UnknownScorer` or ``TypeError`` for bad arguments."""
+        """The scorer a job asks for; raises :class:`UnknownScorer` or ``TypeError`` for bad arguments.
+
+        Without arguments the file's scorer of that name wins over a built-in; with arguments only a
+        built-in can be meant, so that is what runs.
+        """
         named = self._named.get(ref.name)
-        if named is not None:
-            if ref.args:
-                raise TypeError(f"scorer {ref.name!r} from the scorers file takes no arguments")
+        if named is not None and not ref.args:
             return named
+        if ref.args and ref.name not in BUILTINS:
+            where = "from the scorers file" if named is not None else "that is not a built-in"
+            raise TypeError(f"scorer {ref.name!r} {where} takes no arguments: only built-ins do")
         return self.build(ref.name, ref.args)
 
     def build(self, name: str, args: Mapping[str, Any]) -> Scorer:
@@ -104,5 +119,24 @@ class ScorerCatalog:
         key = (name, json.dumps(dict(args), sort_keys=True, default=str))
         built = self._built.get(key)
         if built is None:
-            built = self._built[key] = factory(**args)
+            built = self._built[key] = _call_checked(name, factory, args)
         return built
+
+
+def _call_checked(name: str, factory: Callable[..., Scorer], args: Mapping[str, Any]) -> Scorer:
+    """``factory(**args)`` with the arguments checked against its signature and annotations first.
+
+    An attachment's arguments are JSON typed by a user (``{"max_ms": "fast"}``): without the check the
+    scorer is built and then fails on every sampled request instead of once, when attached.
+    """
+    try:
+        return validate_call(factory)(**args)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "unexpected_keyword_argument":
+            params = ", ".join(inspect.signature(factory).parameters)
+            raise TypeError(
+                f"built-in scorer {name!r} takes no argument {where!r} (it takes: {params})"
+            ) from None
+        raise TypeError(f"argument {where!r} of built-in scorer {name!r}: {error['msg']}") from None
