@@ -73,7 +73,10 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status", help="OK, ERROR, CANCELLED or TIMEOUT")
     parser.add_argument("--session", help="conversation id")
     parser.add_argument("--user", help="user id")
-    parser.add_argument("--prompt", help="traces that used this prompt version (prompts:/name/3)")
+    parser.add_argument(
+        "--prompt",
+        help="traces that used a prompt version: prompts:/name/3, prompts:/name@alias, prompts:/name/latest",
+    )
     parser.add_argument("--since", help="start at or after: epoch ms, ISO 8601 or a duration ago (15m)")
     parser.add_argument("--until", help="start before: epoch ms, ISO 8601 or a duration ago")
     parser.add_argument("--min-latency-ms", type=float, help="at least this slow")
