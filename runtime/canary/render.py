@@ -105,8 +105,24 @@ def _moved(report: Mapping[str, Any]) -> list[str]:
     return [f"champion alias moved: {alias['message']}"] if alias and alias["moved"] else []
 
 
+def _audit(audit: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not audit:
+        return []
+    return [
+        "",
+        "audit:",
+        *(
+            f"  {_when(e['at_ms'])}  {e['actor']}  {e['action']}  {e.get('reason') or ''}".rstrip()
+            for e in audit
+        ),
+    ]
+
+
 def render_report(report: Mapping[str, Any], audit: Sequence[Mapping[str, Any]] = ()) -> str:
     c = report["canary"]
+    if "redis_state" in report:  # only the store's history has it
+        head = f"canary {c['canary_id']}  {c['model']}  {c['status']}  (live state lost from Redis)"
+        return "\n".join([head, report["message"], *_audit(audit)])
     mode = f"{c['mode']} {c['weight']:g}%, sticky by {c['sticky_by']}" + (", auto" if c["auto"] else "")
     lines = [
         f"canary {c['canary_id']}  {c['model']}  {c['status']}  ({mode})",
@@ -123,13 +139,7 @@ def render_report(report: Mapping[str, Any], audit: Sequence[Mapping[str, Any]] 
     ]
     if c["decided_by"]:
         lines.append(f"decided by {c['decided_by']}: {c['reason'] or '-'}")
-    if audit:
-        lines += ["", "audit:"]
-        lines += [
-            f"  {_when(e['at_ms'])}  {e['actor']}  {e['action']}  {e.get('reason') or ''}".rstrip()
-            for e in audit
-        ]
-    return "\n".join(lines)
+    return "\n".join(lines + _audit(audit))
 
 
 def render_history(records: Sequence[CanaryRecord]) -> str:

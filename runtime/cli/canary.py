@@ -22,13 +22,12 @@ from registry.client import RegistryClient
 from registry.errors import InvalidArgument, RegistryError
 from runtime.canary.control import CanaryControl
 from runtime.canary.model import CanaryDefinition, Mode, new_canary_id, parse_duration
-from runtime.canary.operator import show
-from runtime.canary.policy import numbers
+from runtime.canary.operator import decide, show
 from runtime.canary.render import render_history, render_report
 from runtime.canary.state import CanaryStore
 from runtime.cli.common import check_redis_url
 from runtime.config import Settings
-from runtime.errors import BadRequest, NotFound, Unavailable
+from runtime.errors import BadRequest, Unavailable
 
 __all__ = ["add_parser"]
 
@@ -128,22 +127,17 @@ async def _start(args: argparse.Namespace, control: CanaryControl) -> int:
     return 0
 
 
-async def _report(control: CanaryControl, model_or_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    report = await show(control, model_or_id)
-    return report, report.pop("audit")
-
-
 async def _status(args: argparse.Namespace, control: CanaryControl) -> int:
     shown = 0
     while True:
-        report, audit = await _report(control, args.target)
+        report = await show(control, args.target)
         shown += 1
         if args.json:
-            print(json.dumps({**report, "audit": audit}, sort_keys=True), flush=True)
+            print(json.dumps(report, sort_keys=True), flush=True)
         else:
             prefix = _CLEAR if args.watch and sys.stdout.isatty() else ""
-            print(prefix + render_report(report, audit), flush=True)
-        ended = report["canary"]["status"] in ("promoted", "rolled_back")
+            print(prefix + render_report(report, report["audit"]), flush=True)
+        ended = report["canary"]["status"] in ("promoted", "rolled_back") or "redis_state" in report
         if not args.watch or ended or (args.count and shown >= args.count):
             return 0
         if not sys.stdout.isatty() and not args.json:
@@ -152,17 +146,8 @@ async def _status(args: argparse.Namespace, control: CanaryControl) -> int:
 
 
 async def _decide(args: argparse.Namespace, control: CanaryControl) -> int:
-    try:
-        report, _ = await _report(control, args.target)
-    except NotFound:
-        if args.action != "rollback":
-            raise
-        # Not in Redis (restarted without its data): a canary the store still calls running is closed there.
-        report = {"canary": {"canary_id": args.target}}
-    canary_id = report["canary"]["canary_id"]
-    act = control.promote if args.action == "promote" else control.rollback
-    state = await act(canary_id, _actor(args), args.reason, numbers(report) if "variants" in report else {})
-    d = state.definition
+    state = await decide(control, args.target, args.action, _actor(args), args.reason)
+    d, canary_id = state.definition, state.canary_id
     if args.action == "promote":
         moved = f"@{d.champion_alias} now points at {d.model} v{d.challenger_version}"
         print(f"promoted canary {canary_id}: {moved}")

@@ -3,20 +3,20 @@
 ``GET /api/canaries/{id}`` returns the very report ``runtime canary status --json`` prints (variants side
 by side, comparisons, verdict) plus the audit log; ``{id}`` may also be the model name (its running or
 latest canary). Promote and roll back need an admin key when ``RUNTIME_ADMIN_KEYS`` is set; the loser of
-two concurrent decisions gets 409.
+two concurrent decisions gets 409. What these routes show and do is :mod:`runtime.canary.operator`, the code
+``runtime canary`` runs too (a canary Redis lost is shown and closed from the store's history by both).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime.canary.operator import show
-from runtime.canary.policy import numbers
+from runtime.canary.operator import decide, listing, show
 from runtime.canary.replica import CanaryReplica
 from runtime.errors import Unavailable
 from runtime.routes.admin import admin_body
@@ -42,22 +42,20 @@ def _replica(request: Request) -> CanaryReplica[Any]:
 async def list_canaries(request: Request) -> Response:
     replica = _replica(request)
     limit = limit_param(request.query_params.get("limit"), 50, 500)
-    states = await replica.store.history(model=request.query_params.get("model"), limit=limit)
-    return json_response({"canaries": [s.summary() for s in states]})
+    found = await listing(replica.control, request.query_params.get("model"), limit)
+    return json_response({"canaries": found})
 
 
 async def get_canary(request: Request) -> Response:
     return json_response(await show(_replica(request).control, request.path_params["canary_id"]))
 
 
-async def _decide(request: Request, action: str) -> Response:
+async def _decide(request: Request, action: Literal["promote", "rollback"]) -> Response:
     body = await admin_body(request, DecisionBody)
     replica = _replica(request)
-    report = await show(replica.control, request.path_params["canary_id"])
     client = request.client.host if request.client else "unknown"
     actor = body.actor or f"api:{client}"
-    act = replica.control.promote if action == "promote" else replica.control.rollback
-    state = await act(report["canary"]["canary_id"], actor, body.reason, numbers(report))
+    state = await decide(replica.control, request.path_params["canary_id"], action, actor, body.reason)
     return json_response({"canary": state.summary()})
 
 
