@@ -59,9 +59,9 @@ ROOT_COLUMN_ATTRIBUTES = {
     "response_preview": "runtime.response.preview",
 }
 _TRACE_COLUMNS = tuple(c.name for c in traces.columns)
+_TRACE_UPDATES = [name for name in _TRACE_COLUMNS if name != "trace_id"]
 _RECORD_COLUMNS = [c for c in traces.columns if c.name != _ROOT_SPAN]
 _SPAN_COLUMNS = tuple(c.name for c in spans.columns)
-_TRACE_UPDATES = [name for name in _TRACE_COLUMNS if name != "trace_id"]
 
 
 @dataclass(frozen=True)
@@ -189,24 +189,28 @@ class _Prepared:
         conn.exec_driver_sql(self.sql, params)  # a list of rows: executemany
 
 
-_PREPARED: dict[tuple[str, str, str], _Prepared] = {}
+_PREPARED: dict[tuple[str, str, str, bool], _Prepared] = {}
 
 
-def _prepared(db: Database, table: Table) -> _Prepared:
-    """The bulk insert of ``table`` for ``db``'s dialect: an upsert of traces, insert-or-ignore of spans.
+def _prepared(db: Database, table: Table, replace: bool = False) -> _Prepared:
+    """The bulk insert of ``table`` for ``db``'s dialect: insert-or-ignore (the first row of a key wins),
+    or for trace rows with ``replace`` an upsert (see :meth:`TracesRepo.log_trace_rows`).
 
     Compiled with SQLAlchemy (so quoting, casts and ``ON CONFLICT`` stay its business) and executed as
     plain SQL: per row, SQLAlchemy's executemany spends more time building parameters than the driver
     spends inserting.
     """
     dialect = db.engine.dialect
-    key = (dialect.name, str(dialect.driver), table.name)
+    key = (dialect.name, str(dialect.driver), table.name, replace)
     found = _PREPARED.get(key)
     if found is None:
         if table is traces:
-            stmt = _with_json_text(
-                db.upsert(traces, ["trace_id"], _TRACE_UPDATES), TRACE_JSON_COLUMNS, db.is_postgres
+            write = (
+                db.upsert(traces, ["trace_id"], _TRACE_UPDATES)
+                if replace
+                else db.insert_ignore(traces, ["trace_id"])
             )
+            stmt = _with_json_text(write, TRACE_JSON_COLUMNS, db.is_postgres)
         else:
             stmt = _with_json_text(
                 db.insert_ignore(spans, ["trace_id", "span_id"]), SPAN_JSON_COLUMNS, db.is_postgres
@@ -225,15 +229,20 @@ class TracesRepo:
     _db: Database
 
     def log_traces(self, traces_: Sequence[TraceRecord], spans_: Sequence[SpanRecord] = ()) -> None:
-        """Write a batch in one transaction; replaying the same batch changes nothing.
+        """Write a batch in one transaction; replaying the same batch changes nothing, and a trace written
+        again with other values is updated (the exporter's path, :meth:`log_trace_rows`, never updates).
 
         The prompt versions a trace loaded become lineage edges in the same transaction, so "which traces
         used prompts:/support/3" is an indexed lookup rather than a scan of every trace's JSON.
         """
-        self.log_trace_rows([_trace_row(t) for t in traces_], [_span_row(s) for s in spans_])
+        self.log_trace_rows([_trace_row(t) for t in traces_], [_span_row(s) for s in spans_], replace=True)
 
     def log_trace_rows(
-        self, trace_rows: Sequence[Mapping[str, Any]], span_rows: Sequence[Mapping[str, Any]] = ()
+        self,
+        trace_rows: Sequence[Mapping[str, Any]],
+        span_rows: Sequence[Mapping[str, Any]] = (),
+        *,
+        replace: bool = False,
     ) -> None:
         """:meth:`log_traces` for rows built by the caller: the span exporter's fast path.
 
@@ -242,16 +251,27 @@ class TracesRepo:
         A trace row's ``root_span`` may hold its root span as a span row without ``trace_id`` (JSON text),
         in place of a spans row: :meth:`get_trace` returns it among the spans.
         Nothing is validated beyond what the database checks: the caller vouches for the values.
+
+        A trace row, once written, is not replaced (unless ``replace``): a request that joined a caller's
+        trace (``traceparent``) whose row exists already adds its spans to it, its root among them, without
+        replacing the first request's record, whether the caller sent several requests in one trace or named
+        another's trace id. Replaying a batch changes nothing either way.
         """
-        # Deduplicate within the batch (last wins): PostgreSQL refuses to upsert one row twice per statement.
-        trace_rows = list({t["trace_id"]: t for t in trace_rows}.values())
+        # Deduplicate within the batch as the table does (PostgreSQL refuses one key twice per statement).
+        if replace:
+            trace_rows = list({t["trace_id"]: t for t in trace_rows}.values())
+        else:
+            first: dict[str, Mapping[str, Any]] = {}
+            for row in trace_rows:
+                first.setdefault(row["trace_id"], row)
+            trace_rows = list(first.values())
         span_rows = list({(s["trace_id"], s["span_id"]): s for s in span_rows}.values())
         if not trace_rows and not span_rows:
             return
         edge_rows = _prompt_edges(_prompts_of(trace_rows))
         with self._db.write("log traces") as conn:
             if trace_rows:
-                _prepared(self._db, traces).execute(conn, trace_rows)
+                _prepared(self._db, traces, replace).execute(conn, trace_rows)
             if span_rows:
                 _prepared(self._db, spans).execute(conn, span_rows)
             if edge_rows:

@@ -152,8 +152,8 @@ def test_a_parent_based_sampler_follows_the_callers_decision(
 
 @pytest.mark.parametrize("exported", [False, True], ids=["root-record", "sdk-span"])
 def test_requests_joining_one_callers_trace_are_all_kept(tmp_path: Path, exported: bool) -> None:
-    """A caller may send several requests in one trace: the trace has one row, but every request's root
-    span and its spans stay in it, whichever request's row was written last. Both ways a root reaches the
+    """A caller may send several requests in one trace: the trace has one row, the first request's, and
+    every request's root span and its spans stay in it. Both ways a root reaches the
     store (see above)."""
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -178,3 +178,6 @@ def test_requests_joining_one_callers_trace_are_all_kept(tmp_path: Path, exporte
     previews = {s["attributes"]["runtime.request.preview"] for s in roots}
     assert len(previews) == 3
     assert [t["trace_id"] for t in listed] == [f"tr-{TRACE}"]  # one trace, the caller's
+    # Its record is the first request's: a later request naming the trace (a retry, or a caller who copied
+    # another's trace id) adds its spans and replaces nothing.
+    assert "hi 0" in listed[0]["request_preview"]

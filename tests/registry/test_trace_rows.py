@@ -85,16 +85,22 @@ def test_rows_and_records_store_the_same_thing(store: SqlStore) -> None:
     assert [s.model_copy(update={"trace_id": record.trace_id}) for s in via_rows[1]] == via_records[1]
 
 
-def test_rows_are_idempotent_and_the_last_trace_row_wins(store: SqlStore) -> None:
+def test_rows_are_idempotent_and_the_first_trace_row_wins(store: SqlStore) -> None:
+    """A trace row is never replaced through the exporter's path: in a batch or across batches, another row
+    of the same trace (a second request a caller sent in its trace, or one naming another's trace) is left
+    out, its spans kept."""
     record, spans = full_trace()
     span_rows = [rows_of(s, SPAN_JSON_COLUMNS) for s in spans]
-    first = rows_of(record.model_copy(update={"status": TraceStatus.OK}), TRACE_JSON_COLUMNS)
+    later = rows_of(record.model_copy(update={"status": TraceStatus.OK}), TRACE_JSON_COLUMNS)
     store.log_trace_rows([], span_rows[:1])  # spans may come before their trace
-    store.log_trace_rows([first, rows_of(record, TRACE_JSON_COLUMNS)], span_rows + span_rows)
-    store.log_trace_rows([rows_of(record, TRACE_JSON_COLUMNS)], span_rows)
+    store.log_trace_rows([rows_of(record, TRACE_JSON_COLUMNS), later], span_rows + span_rows)
+    store.log_trace_rows([later], span_rows)
     stored, stored_spans = store.get_trace(record.trace_id)
     assert stored.status is TraceStatus.CANCELLED
     assert len(stored_spans) == 2
+    # The records API (log_traces) updates, as before: an explicit write of a trace with new values.
+    store.log_trace_rows([later], [], replace=True)
+    assert store.get_trace(record.trace_id)[0].status is TraceStatus.OK
 
 
 def test_a_root_span_kept_in_its_trace_row_reads_back_among_the_spans(store: SqlStore) -> None:
