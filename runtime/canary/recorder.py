@@ -180,15 +180,33 @@ class StatsRecorder:
         running = {model: await self.store.current(model) for model in {s.model for s in scores}}
         attributed = [_attribute(s, running.get(s.model)) for s in scores]
         forced = await self._forced_traces([s for s in attributed if s is not None])
-        found = iter(attributed)
+        kept = [s if s is not None and (s.canary_id, s.trace_id) not in forced else None for s in attributed]
+        first = await self._first_scores([s for s in kept if s is not None])
+        found = iter(kept)
         for _ in queued:
             item = self._queue.popleft()
             if isinstance(item, ScoreObservation) and item.canary_id is None:
                 score = next(found)
-                if score is None or (score.canary_id, score.trace_id) in forced:
+                if score is None:
                     continue
+                if score.trace_id is not None:
+                    marker = (score.canary_id, _scored(score))
+                    if marker not in first:
+                        continue  # counted before (or forced)
+                    first.discard(marker)  # a second copy in this same round is not first either
                 item = score
             self._open.add(item)
+
+    async def _first_scores(self, scores: list[ScoreObservation]) -> set[tuple[str | None, str]]:
+        """(canary id, trace and score name) of the scores their canary has not counted before."""
+        keys: dict[str, list[str]] = {}
+        for s in scores:
+            if s.canary_id is not None and s.trace_id is not None:
+                keys.setdefault(s.canary_id, []).append(_scored(s))
+        first: set[tuple[str | None, str]] = set()
+        for canary_id, members in keys.items():
+            first |= {(canary_id, m) for m in await self.store.first_scores(canary_id, members)}
+        return first
 
     async def _forced_traces(self, scores: list[ScoreObservation]) -> set[tuple[str | None, str | None]]:
         """(canary id, trace id) of the scores whose request was forced to its variant."""
@@ -204,3 +222,8 @@ class StatsRecorder:
     async def _send(self, batch: _Batch) -> None:
         await self.store.add_counters(batch.batch_id, batch.deltas)
         self._unsent = None
+
+
+def _scored(score: ScoreObservation) -> str:
+    """What makes a score one observation of a canary: its request (trace) and its name."""
+    return f"{score.trace_id} {score.name}"

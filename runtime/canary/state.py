@@ -295,6 +295,20 @@ class CanaryStore:
         found = await self._run("read forced requests", self.redis.smismember(key, list(trace_ids)))
         return {trace_id for trace_id, member in zip(trace_ids, found, strict=True) if member}
 
+    async def first_scores(self, canary_id: str, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` (a trace id and a score name) this canary has not counted yet, now marked
+        counted: a request's score counts once, however many times it is sent (feedback posted again and
+        again on one trace must not outvote the other requests)."""
+        if not keys:
+            return set()
+        key = self.key("scored", canary_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member in keys:
+                pipe.sadd(key, member)
+            pipe.expire(key, BATCH_TTL_S)
+            added = await self._run("mark counted scores", pipe.execute())
+        return {member for member, new in zip(keys, added, strict=False) if new}
+
 
 def _state(fields: Mapping[str, str]) -> CanaryState:
     return CanaryState(

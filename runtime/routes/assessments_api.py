@@ -101,7 +101,16 @@ async def post_feedback(request: Request) -> Response:
     state = runtime_state(request)
     body = parse_model(FeedbackBody, await read_json(request, state.settings.max_body_bytes))
     trace = await _stored_trace(request, trace_id)
-    where = {"model_id": trace.model_id, "model_version": trace.model_version, "variant": trace.variant}
+    # What the feedback is about comes from the trace, never from the caller: the canary counts scores by
+    # these keys, and a caller must not attribute feedback to a model or variant its request did not have.
+    where = {
+        "model_id": trace.model_id,
+        "model_name": trace.model_name,
+        "model_version": trace.model_version,
+        "variant": trace.variant,
+    }
+    metadata = {k: v for k, v in body.metadata.items() if k not in where}
+    metadata.update((k, v) for k, v in where.items() if v is not None)
     assessment = Assessment(
         trace_id=trace_id,
         name=body.name,
@@ -109,7 +118,7 @@ async def post_feedback(request: Request) -> Response:
         rationale=body.rationale,
         source_type=SourceType.HUMAN,
         source_id=body.user or "anonymous",
-        metadata={**body.metadata, **{k: v for k, v in where.items() if v is not None}},
+        metadata=metadata,
     )
     stored = await blocking(registry_of(request).log_assessment, assessment)
     evaluation = state.resources.get("evaluation")
