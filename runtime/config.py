@@ -52,6 +52,12 @@ class Settings:
     api_keys: tuple[str, ...] = _env_list("Comma-separated keys accepted as 'Authorization: Bearer <key>'.")
     admin_keys: tuple[str, ...] = _env_list("Comma-separated keys required for admin API writes.")
     max_body_bytes: int = _env(10 * 1024 * 1024, "Largest request body accepted (413 above).")
+    max_header_bytes: int = _env(
+        64 * 1024, "Largest request line and headers accepted (431 above; runtime serve)."
+    )
+    header_timeout: float = _env(
+        60.0, "Seconds a client may take to send a request's headers (408 after; runtime serve)."
+    )
     max_concurrency: int = _env(512, "Requests served at once before answering 429.")
     request_timeout: float = _env(300.0, "Seconds a request (a whole stream) may take (504 / error event).")
     grace_period: float = _env(30.0, "Seconds in-flight requests get to finish after SIGTERM.")
@@ -253,6 +259,8 @@ _RANGES: dict[str, Callable[[Any], str | None]] = {
     "canary_stale_after": _number(0, low_open=True),
     "canary_buffer": _integer(1),
     "max_body_bytes": _integer(1),
+    "max_header_bytes": _integer(1024),
+    "header_timeout": _number(0, low_open=True),
     "max_concurrency": _integer(1),
     "request_timeout": _number(0, low_open=True),
     "grace_period": _number(0),

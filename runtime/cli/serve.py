@@ -114,6 +114,33 @@ def _listen_problem(host: str, port: int) -> str | None:
     return None
 
 
+def _http_protocol(settings: Settings) -> dict[str, Any]:
+    """uvicorn's HTTP protocol with a bounded request head (size and time, see runtime.http_protocol); where
+    httptools is missing, h11 with its own bound on the head's size."""
+    try:
+        from runtime.http_protocol import LimitedHttpToolsProtocol
+    except ImportError:  # uvicorn without its [standard] extras
+        return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
+    return {"http": LimitedHttpToolsProtocol}
+
+
+_OPEN_FILES = 65536
+
+
+def _raise_open_files_limit() -> None:
+    """Raise the soft limit of open files towards the hard one (as vLLM does): every open stream is a socket,
+    and the usual soft limit of 1024 would refuse connections long before the server is busy."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, _OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -158,7 +185,9 @@ def run(args: argparse.Namespace) -> int:
         "access_log": settings.access_log,
         "timeout_graceful_shutdown": settings.grace_period,
         "lifespan": "on",
+        **_http_protocol(settings),
     }
+    _raise_open_files_limit()
     # uvicorn drains on SIGTERM, then re-raises the signal to the handler it found: make that one exit 0,
     # so a drained shutdown reads as success to process managers (Kubernetes, systemd, docker stop).
     signal.signal(signal.SIGTERM, _exit_cleanly)
