@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 NAME_PATTERN = r"^[a-zA-Z0-9_.-]+$"
-_NAME_RE = re.compile(NAME_PATTERN)
+_NAME_RE = re.compile(NAME_PATTERN.removeprefix("^").removesuffix("$"))  # fullmatch: '$' lets 'x\n' pass
 MODEL_ID_PATTERN = r"^m-[0-9a-f]{32}$"
 TRACE_ID_PATTERN = r"^tr-[0-9a-f]{32}$"
 ASSESSMENT_ID_PATTERN = r"^a-[0-9a-f]{32}$"
@@ -71,7 +71,7 @@ def new_assessment_id() -> str:
 
 def check_name(value: str, what: str = "name") -> str:
     """Validate a user-supplied name before any write, with the registry's error rather than pydantic's."""
-    if not isinstance(value, str) or not _NAME_RE.match(value) or len(value) > 256:
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value) or len(value) > 256:
         raise InvalidArgument(f"invalid {what} {value!r}: use only letters, digits, '_', '.', '-'")
     return value
 

@@ -61,6 +61,26 @@ def _existing(path: Path | str, what: str, *, directory: bool | None) -> Path:
     return Path(os.path.abspath(resolved))  # normalised, not resolved: a symlinked folder keeps its name
 
 
+def _check_links(folder: Path) -> None:
+    """Refuse a code folder holding a symbolic link to a folder, or to a file outside it: logging copies what
+    links point to, and a link out of the folder would copy what it points to (a secret, ``/tmp`` whole, or
+    the folder itself, forever) into the artifact store."""
+    if not folder.is_dir():
+        return
+    root = folder.resolve()
+    for parent, dirs, files in os.walk(folder):  # does not follow links to folders
+        for name in dirs + files:
+            path = Path(parent, name)
+            if not path.is_symlink():
+                continue
+            target = path.resolve()
+            if path.is_dir() or not target.is_relative_to(root):
+                raise InvalidArgument(
+                    f"code path {str(folder)!r}: {str(path)!r} is a symbolic link to {str(target)!r}; only "
+                    "links to files inside the folder are copied: copy what it points to in, or remove it"
+                )
+
+
 @dataclass(frozen=True)
 class ModelFiles:
     """Checked inputs of ``log_model``: building one validates all, so a bad argument writes nothing."""
@@ -85,6 +105,8 @@ class ModelFiles:
         if code_file.suffix != ".py":
             raise InvalidArgument(f"code file {str(code)!r} must be a .py file")
         sources = [_existing(p, "code path", directory=None) for p in code_paths]
+        for source in sources:
+            _check_links(source)
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
             raise InvalidArgument(f"code paths must have distinct names, got {names}")

@@ -7,12 +7,16 @@ import re
 __all__ = ["redacted_url", "without_password"]
 
 _DELIMITERS = re.compile(r"[/?#@:\[\]]")
+_QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]*)", re.IGNORECASE)
 
 
 def without_password(text: str, url: str) -> str:
     """``text`` (a message about ``url``, or the URL itself) with the URL's password hidden: whole, and any
     of its pieces between URL delimiters that appears as a word (a password holding '/' cuts a URL short
     there, and a parser's message may quote the piece it stopped at)."""
+    for found in _QUERY_PASSWORD.finditer(url):  # libpq and redis-py take it as ?password=... too
+        if found.group(1):
+            text = text.replace(found.group(1), "***")
     userinfo = url.partition("://")[2].rpartition("@")[0]
     password = userinfo.partition(":")[2]
     if not password:

@@ -27,7 +27,7 @@ def decode_token(kind: str, token: str) -> Key:
     """The (time, id) key a token of ``kind`` carries; ``InvalidArgument`` for anything else."""
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, TypeError) as exc:
+    except (binascii.Error, ValueError, TypeError, RecursionError) as exc:  # RecursionError: [[[[...]]]]
         raise InvalidArgument("invalid page_token") from exc
     match decoded:
         case [str(found), int(at), str(row_id)] if found == kind and not isinstance(at, bool):

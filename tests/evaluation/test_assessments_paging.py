@@ -110,6 +110,11 @@ def _token(*parts: object) -> str:
         ({"page_token": _token("traces", 5, "tr-" + "0" * 32)}, "invalid page_token"),  # another search's
         ({"page_token": _token(5, "a-" + "0" * 32)}, "invalid page_token"),
         ({"page_token": _token("assessments", "5", "a-1")}, "invalid page_token"),
+        # JSON nested past the parser's recursion limit (it was a 500 with a traceback in the log)
+        (
+            {"page_token": base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()},
+            "invalid page_token",
+        ),
         ({"limit": "1001"}, "limit must be between 1 and 1000"),
         ({"limit": "0"}, "limit must be between 1 and 1000"),
     ],

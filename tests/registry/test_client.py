@@ -313,3 +313,14 @@ def test_manifest_is_json(client: RegistryClient, agent_file: Path) -> None:
     model = client.log_model(agent_file, "echo")
     raw = (client.resolve(model.uri).local_path / MANIFEST_FILE).read_text()
     assert json.loads(raw)["format_version"] == 1
+
+
+@pytest.mark.parametrize("name", ["x\n", "bot\n", "a b", ""])
+def test_names_and_aliases_are_refused_with_a_trailing_newline_or_space(
+    client: RegistryClient, name: str
+) -> None:
+    """``re.match`` with ``$`` let ``'x\n'`` pass: a stored alias then split ``models list`` rows in two."""
+    with pytest.raises(InvalidArgument):
+        client.create_registered_model(name)
+    with pytest.raises(InvalidArgument):
+        client.set_prompt_alias("support", name, 1)

@@ -121,6 +121,33 @@ def test_code_paths_need_distinct_names(client: RegistryClient, tmp_path: Path) 
         client.log_model(code, "shouter", code_paths=[tmp_path / "a" / "tools", tmp_path / "b" / "tools"])
 
 
+def test_symbolic_links_out_of_a_code_path_are_refused_before_anything_is_written(
+    client: RegistryClient, tmp_path: Path
+) -> None:
+    """A link to a file outside the folder would copy it (a secret) into the artifact store, a link to a
+    folder (``/tmp``, the folder itself) all of it, maybe forever."""
+    secret = tmp_path / "secret.env"
+    secret.write_text("SECRET=topsecret")
+    code = tmp_path / "agent.py"
+    code.write_text(agent())
+    for name, target in [("leak.env", secret), ("tmpdir", tmp_path), ("inner", None)]:
+        lib = tmp_path / f"lib_{name.replace('.', '_')}"
+        (lib / "sub").mkdir(parents=True)
+        (lib / "sub" / "tools.py").write_text(SHOUT)
+        (lib / name).symlink_to(target if target is not None else lib / "sub")
+        with pytest.raises(InvalidArgument, match="is a symbolic link to"):
+            client.log_model(code, "shouter", code_paths=[lib])
+    assert client.search_logged_models() == []
+    # A link to a file inside the folder is copied as that file.
+    lib = tmp_path / "lib_ok"
+    lib.mkdir()
+    (lib / "cp_linked_real.py").write_text(SHOUT)
+    (lib / "cp_linked.py").symlink_to(lib / "cp_linked_real.py")
+    code.write_text(agent(lazy="from cp_linked import shout"))
+    folder = log(client, code, lib)
+    assert (folder / "code" / "lib_ok" / "cp_linked.py").read_text() == SHOUT
+
+
 def test_a_model_logged_before_sys_path_loads_as_it_did(tmp_path: Path) -> None:
     """Such a manifest has no ``sys_path``: each code path went on sys.path itself, code/ did not."""
     folder = tmp_path / "m-old"

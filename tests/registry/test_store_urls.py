@@ -19,6 +19,8 @@ from registry.store.engine import CONNECT_TIMEOUT, Database
         "postgresql+psycopg://u:S3CRETPW@[::1/db",  # an unclosed IPv6 bracket
         "postgresql+psycopg://u:S3C@RETPW@127.0.0.1:abc/db",  # an @ in the password
         "mysql://u:S3CRETPW@db/x",  # parses, unsupported
+        "postgresql+psycopg://u@127.0.0.1:abc/db?password=S3CRETPW",  # libpq's query-string form
+        "postgresql+psycopg://u@127.0.0.1:abc/db?sslmode=require&PASSWORD=S3CRETPW&x=1",
     ],
 )
 def test_a_bad_store_url_is_named_without_its_password(url: str) -> None:
