@@ -80,7 +80,8 @@ class ServeProcess:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # PYTHONFAULTHANDLER: a server that will not stop is sent SIGABRT, and prints where every thread is.
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -132,6 +133,15 @@ class ServeProcess:
             self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # the faulthandler's stacks go to the output read below
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+            self._reader.join(5)
+            raise AssertionError(
+                f"runtime serve did not stop within {timeout:.0f} s of SIGTERM; its threads:\n"
+                + "".join(self._lines)[-20000:]
+            ) from None
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
@@ -141,7 +151,9 @@ class ServeProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.terminate()
-        self._reader.join(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        try:
+            self.terminate()
+        finally:  # a server that would not stop fails its own test, not the next one with a leaked pipe
+            self._reader.join(5)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
