@@ -59,6 +59,16 @@ def prefix() -> Iterator[str]:
     delete_prefix(name)
 
 
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[RegistryClient]:
+    """A registry in the test's folder with bot v1 ("v1") as @champion and v2 ("v2") to canary."""
+    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
+        register(client, tmp_path, "v1")
+        register(client, tmp_path, "v2")
+        client.set_alias("bot", "champion", 1)
+        yield client
+
+
 def register(client: RegistryClient, folder: Path, answer: str, fails_when: str = NEVER) -> int:
     """Log and register the next version of ``bot``; validated (it must answer its example)."""
     source = folder / f"src-{answer}"
@@ -75,6 +85,18 @@ def register_unloadable(client: RegistryClient, folder: Path) -> int:
     (source / "agent.py").write_text("raise RuntimeError('this version cannot be imported')\n")
     model = client.log_model(source / "agent.py", "bot")
     return client.register_model(f"models:/{model.model_id}", "bot").version
+
+
+def cli_options(tmp_path: Path, prefix: str) -> list[str]:
+    """The canary CLI's options for the test's Redis prefix and its registry (see ``registry``)."""
+    return [
+        "--redis-url",
+        REDIS_URL,
+        "--store-url",
+        f"sqlite:///{tmp_path / 'runtime.db'}",
+        "--prefix",
+        prefix,
+    ]
 
 
 def canary_settings(tmp_path: Path, prefix: str, redis_url: str = REDIS_URL, **overrides: Any) -> Settings:

@@ -16,7 +16,8 @@ from runtime.app import create_app
 from runtime.canary.assignment import assign
 from runtime.canary.model import CHALLENGER, CHAMPION
 from runtime.cli.main import main
-from tests.canary.conftest import REDIS_URL, canary_settings, register
+from tests.canary.conftest import canary_settings, cli_options, register
+from tests.canary.test_operators import start
 from tests.servers import serve_app, wait_until
 
 
@@ -29,28 +30,11 @@ def registry(tmp_path: Path) -> Iterator[RegistryClient]:
         yield client
 
 
-def options(tmp_path: Path, prefix: str) -> list[str]:
-    return [
-        "--redis-url",
-        REDIS_URL,
-        "--store-url",
-        f"sqlite:///{tmp_path / 'runtime.db'}",
-        "--prefix",
-        prefix,
-    ]
-
-
-def start(capsys: pytest.CaptureFixture[str], opts: list[str], *args: str) -> str:
-    capsys.readouterr()
-    assert main(["canary", "start", "bot", "--challenger", "2", *args, "--json", *opts]) == 0
-    return str(json.loads(capsys.readouterr().out)["canary_id"])
-
-
 def test_promoting_after_the_champion_alias_moved_by_hand_is_refused_and_audited(
     tmp_path: Path, prefix: str, registry: RegistryClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``canary promote`` moved @champion to the challenger, silently reverting the hotfix's move."""
-    opts = options(tmp_path, prefix)
+    opts = cli_options(tmp_path, prefix)
     settings = canary_settings(tmp_path, prefix, admin_keys=("admin",), sse_ping_interval=0)
     with serve_app(create_app(settings)) as url:
         cid = start(capsys, opts)
@@ -96,7 +80,7 @@ def test_a_replica_does_not_auto_promote_over_a_hand_moved_champion_alias(
     settings = canary_settings(
         tmp_path, prefix, canary_poll_interval=0.1, alias_poll_interval=3600, sse_ping_interval=0
     )
-    opts = options(tmp_path, prefix)
+    opts = cli_options(tmp_path, prefix)
     with serve_app(create_app(settings)) as url, httpx.Client(base_url=url) as http:
         cid = start(capsys, opts, "--auto", "--min-requests", "3", "--weight", "50", "--sticky-by", "none")
         registry.set_alias("bot", "champion", 3)
@@ -123,7 +107,7 @@ def test_requests_the_hand_moved_champion_answers_are_not_counted_as_the_canarys
         tmp_path, prefix, canary_poll_interval=0.1, alias_poll_interval=0.1, sse_ping_interval=0
     )
     with serve_app(create_app(settings)) as url, httpx.Client(base_url=url) as http:
-        cid = start(capsys, options(tmp_path, prefix), "--weight", "50")
+        cid = start(capsys, cli_options(tmp_path, prefix), "--weight", "50")
         users = {assign(cid, f"u{i}", 50): f"u{i}" for i in range(50)}
 
         def ask(variant: str) -> tuple[str, str | None]:

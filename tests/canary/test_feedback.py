@@ -4,27 +4,16 @@ posted 60 feedbacks on one trace and rolled an --auto canary back)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.canary.model import CHALLENGER, CHAMPION
 from runtime.cli.main import main
-from tests.canary.conftest import REDIS_URL, canary_settings, register
+from tests.canary.conftest import REDIS_URL, canary_settings
 from tests.servers import serve_app, wait_until
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryClient]:
-    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
-        register(client, tmp_path, "v1")
-        register(client, tmp_path, "v2")
-        client.set_alias("bot", "champion", 1)
-        yield client
 
 
 def test_feedback_counts_once_per_request_for_the_variant_its_trace_had(

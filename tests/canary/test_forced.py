@@ -4,11 +4,9 @@ they nor their online-evaluation scores are counted, wherever the scores are com
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from registry.client import RegistryClient
 from registry.entities import Assessment, new_trace_id
@@ -20,7 +18,7 @@ from runtime.canary.scores import score_feed
 from runtime.canary.state import CanaryStore
 from runtime.cli.main import main
 from runtime.protocol.call import Call, ModelInfo
-from tests.canary.conftest import REDIS_URL, canary_settings, register
+from tests.canary.conftest import REDIS_URL, canary_settings
 from tests.servers import serve_app, wait_until
 
 SCORERS = """
@@ -31,15 +29,6 @@ from runtime.evaluation import scorer
 def answered(outputs):
     return bool(outputs)
 """
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryClient]:
-    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
-        register(client, tmp_path, "v1")
-        register(client, tmp_path, "v2")
-        client.set_alias("bot", "champion", 1)
-        yield client
 
 
 def test_scores_of_forced_requests_are_not_counted(

@@ -15,7 +15,7 @@ import pytest
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.cli.main import main
-from tests.canary.conftest import REDIS_URL, canary_settings, delete_prefix, register
+from tests.canary.conftest import canary_settings, cli_options, delete_prefix, register
 from tests.servers import ROOT, serve_app
 
 
@@ -30,14 +30,7 @@ def registry(tmp_path: Path) -> Iterator[RegistryClient]:
 
 @pytest.fixture
 def options(tmp_path: Path, prefix: str) -> list[str]:
-    return [
-        "--redis-url",
-        REDIS_URL,
-        "--store-url",
-        f"sqlite:///{tmp_path / 'runtime.db'}",
-        "--prefix",
-        prefix,
-    ]
+    return cli_options(tmp_path, prefix)
 
 
 def start(capsys: pytest.CaptureFixture[str], options: list[str], *args: str) -> str:

@@ -4,17 +4,15 @@ statistics held meanwhile reach Redis when it answers again."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.cli.main import main
 from runtime.config import Settings
-from tests.canary.conftest import REDIS_URL, canary_settings, register
+from tests.canary.conftest import REDIS_URL, canary_settings
 from tests.canary.proxy import redis_proxy
 from tests.servers import free_port, serve_app, wait_until
 
@@ -31,15 +29,6 @@ def settings_for(tmp_path: Path, redis_url: str, prefix: str) -> Settings:
         canary_stale_after=STALE_AFTER,
         sse_ping_interval=0,
     )
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryClient]:
-    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
-        register(client, tmp_path, "v1")
-        register(client, tmp_path, "v2")
-        client.set_alias("bot", "champion", 1)
-        yield client
 
 
 def test_redis_going_silent_falls_back_to_the_champion_within_the_bound(

@@ -4,7 +4,6 @@ and the HTTP API closes it as the CLI does."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,17 +12,8 @@ import pytest
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.cli.main import main
-from tests.canary.conftest import REDIS_URL, canary_settings, delete_prefix, register
+from tests.canary.conftest import REDIS_URL, canary_settings, delete_prefix
 from tests.servers import serve_app
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryClient]:
-    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
-        register(client, tmp_path, "v1")
-        register(client, tmp_path, "v2")
-        client.set_alias("bot", "champion", 1)
-        yield client
 
 
 def test_a_canary_lost_from_redis_is_shown_from_the_store_and_closed_through_the_api(

@@ -4,11 +4,9 @@ challenger that scores better is promoted on them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from registry.client import RegistryClient
 from registry.entities import Assessment, new_trace_id
@@ -19,7 +17,7 @@ from runtime.canary.recorder import StatsRecorder
 from runtime.canary.scores import score_feed
 from runtime.canary.state import CanaryStore
 from runtime.cli.main import main
-from tests.canary.conftest import REDIS_URL, canary_settings, register
+from tests.canary.conftest import REDIS_URL, canary_settings
 from tests.servers import serve_app, wait_until
 
 SCORERS = """
@@ -30,15 +28,6 @@ from runtime.evaluation import scorer
 def says_v2(outputs):
     return outputs == "v2"
 """
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryClient]:
-    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
-        register(client, tmp_path, "v1")
-        register(client, tmp_path, "v2")
-        client.set_alias("bot", "champion", 1)
-        yield client
 
 
 def test_a_challenger_that_scores_better_is_promoted_on_its_scores(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.cli.main import main
-from tests.canary.conftest import REDIS_URL, canary_settings, register
+from tests.canary.conftest import REDIS_URL, canary_settings
 from tests.servers import serve_app, wait_until
 
 # ``judged`` stands for an LLM judge that errors on every call: no score of it ever arrives.
@@ -31,15 +30,6 @@ def judged(outputs):
     raise RuntimeError("the judge answered 500")
 """
 MIN_REQUESTS = 5
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryClient]:
-    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
-        register(client, tmp_path, "v1")
-        register(client, tmp_path, "v2")
-        client.set_alias("bot", "champion", 1)
-        yield client
 
 
 def test_status_and_the_api_say_what_an_auto_promotion_waits_for(
