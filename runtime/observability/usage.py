@@ -107,7 +107,9 @@ class UsageCollector(SpanProcessor):
                     self._open[id(usage)] = set()
         span_id = span.get_span_context().span_id
         self._spans[span_id] = usage
-        self._open.get(id(usage), set()).add(span_id)
+        opened = self._open.get(id(usage))
+        if opened is not None:  # None: the request ended already
+            opened.add(span_id)
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
@@ -116,7 +118,9 @@ class UsageCollector(SpanProcessor):
         usage = self._spans.pop(context.span_id, None)
         if usage is None:
             return
-        self._open.get(id(usage), set()).discard(context.span_id)
+        opened = self._open.get(id(usage))
+        if opened is not None:
+            opened.discard(context.span_id)
         attrs = span.attributes or {}
         tokens_in = attrs.get(a.USAGE_INPUT_TOKENS)
         tokens_out = attrs.get(a.USAGE_OUTPUT_TOKENS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,13 +60,21 @@ def prefix() -> Iterator[str]:
     delete_prefix(name)
 
 
+@contextlib.contextmanager
+def registry_with(tmp_path: Path, answers: tuple[str, ...]) -> Iterator[RegistryClient]:
+    """A registry in the test's folder with one version of bot per answer (v1 answers ``answers[0]``, ...),
+    v1 as @champion."""
+    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
+        for answer in answers:
+            register(client, tmp_path, answer)
+        client.set_alias("bot", "champion", 1)
+        yield client
+
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[RegistryClient]:
-    """A registry in the test's folder with bot v1 ("v1") as @champion and v2 ("v2") to canary."""
-    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
-        register(client, tmp_path, "v1")
-        register(client, tmp_path, "v2")
-        client.set_alias("bot", "champion", 1)
+    """bot v1 ("v1") as @champion and v2 ("v2") to canary."""
+    with registry_with(tmp_path, ("v1", "v2")) as client:
         yield client
 
 

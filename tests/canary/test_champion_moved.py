@@ -16,17 +16,14 @@ from runtime.app import create_app
 from runtime.canary.assignment import assign
 from runtime.canary.model import CHALLENGER, CHAMPION
 from runtime.cli.main import main
-from tests.canary.conftest import canary_settings, cli_options, register
+from tests.canary.conftest import canary_settings, cli_options, registry_with
 from tests.canary.test_operators import start
 from tests.servers import serve_app, wait_until
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[RegistryClient]:
-    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
-        for answer in ("v1", "v2", "v3"):
-            register(client, tmp_path, answer)
-        client.set_alias("bot", "champion", 1)
+    with registry_with(tmp_path, ("v1", "v2", "v3")) as client:
         yield client
 
 

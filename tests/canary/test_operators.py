@@ -15,16 +15,13 @@ import pytest
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.cli.main import main
-from tests.canary.conftest import canary_settings, cli_options, delete_prefix, register
+from tests.canary.conftest import canary_settings, cli_options, delete_prefix, registry_with
 from tests.servers import ROOT, serve_app
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[RegistryClient]:
-    with RegistryClient(f"sqlite:///{tmp_path / 'runtime.db'}", tmp_path / "artifacts") as client:
-        for answer in ("v1", "v2", "v3"):
-            register(client, tmp_path, answer)
-        client.set_alias("bot", "champion", 1)
+    with registry_with(tmp_path, ("v1", "v2", "v3")) as client:
         yield client
 
 
