@@ -28,6 +28,8 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,16 @@ from bench.stats import median_or_none
 from bench.variants import BENCH_DIR, load_variants
 from bench.wrk import wrk_missing
 
-__all__ = ["PAIRS", "cpu_per_request_us", "main", "round_ratios", "summarize"]
+__all__ = [
+    "PAIRS",
+    "SERVERS",
+    "cpu_per_request_us",
+    "main",
+    "round_ratios",
+    "serving",
+    "summarize",
+    "write_results",
+]
 
 SERVERS = ("bare", "runtime-async", "runtime-async-obs-off")
 LOADGENS = {"python": "bench.loadgen", "wrk": "bench.wrk"}  # --loadgen: the module that drives a load
@@ -117,6 +128,32 @@ def _one(
     return float(rps), {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
 
 
+@contextmanager
+def serving(names: tuple[str, ...], scenarios: list[str]) -> Iterator[dict[str, RunningServer]]:
+    """The servers ``names`` started and kept running, each past its first request of every scenario (its
+    lazy set-up is kept out of the measured loads); all stopped at the end."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-paired-"))
+    specs = load_variants()
+    servers: dict[str, RunningServer] = {}
+    try:
+        for name in names:
+            servers[name] = start_server(specs[name], workdir, Path(tempfile.mkdtemp(dir=workdir)))
+            for scenario in scenarios:
+                first_request_ms(servers[name], SCENARIOS[scenario])
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def write_results(results: dict[str, Any], out: Path | None, prefix: str) -> None:
+    """Write ``results`` as JSON to ``out`` (default ``bench/results/<prefix>-<time>.json``) and say where."""
+    out = out or BENCH_DIR / "results" / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results: {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     scenarios = args.scenarios.split(",")
@@ -127,20 +164,13 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
             return 2
     concurrency = [int(c) for c in args.concurrency.split(",")]
-    workdir = Path(tempfile.mkdtemp(prefix="bench-paired-"))
-    specs = load_variants()
-    servers: dict[str, RunningServer] = {}
     results: dict[str, Any] = {
         "rounds": args.rounds,
         "duration": args.duration,
         "loadgen": args.loadgen,
         "points": {},
     }
-    try:
-        for name in SERVERS:
-            servers[name] = start_server(specs[name], workdir, Path(tempfile.mkdtemp(dir=workdir)))
-            for scenario in scenarios:
-                first_request_ms(servers[name], SCENARIOS[scenario])
+    with serving(SERVERS, scenarios) as servers:
         for scenario in scenarios:
             for conc in concurrency:
                 rounds: list[dict[str, float]] = []
@@ -161,13 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                     **summary,
                 }
                 _print(scenario, conc, summary)
-    finally:
-        for server in servers.values():
-            server.stop()
-    out = args.out or BENCH_DIR / "results" / f"paired-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"results: {out}")
+    write_results(results, args.out, "paired")
     return 0
 
 

@@ -6,6 +6,7 @@ No timing is asserted: the durations only bound how long each test runs.
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 from tiny_server import SSE_EVENTS, tiny_server
@@ -92,3 +93,38 @@ def test_nothing_listening_counts_connect_errors_and_stops() -> None:
     result = asyncio.run(go())
     assert result["issued"] == 0
     assert result["error_kinds"]["connect"] >= 2
+
+
+def _arrivals_before(rate: float, seed: int, seconds: float) -> int:
+    """How many of the open loop's Poisson arrivals fall within ``seconds`` of its start."""
+    schedule, due, count = random.Random(seed), 0.0, 0
+    while (due := due + schedule.expovariate(rate)) < seconds:
+        count += 1
+    return count
+
+
+def test_open_loop_sends_its_seeded_poisson_schedule_and_measures_every_request() -> None:
+    result = _run("/json", rate=400.0, seed=7, duration=0.5, concurrency=4)
+    expected = _arrivals_before(400.0, 7, 0.5)
+    # The schedule is the seed's; only the instant the schedule starts differs from the window's by a hair.
+    assert expected - 1 <= result["issued"] <= expected
+    assert result["requests"] == result["issued"]  # all dispatched inside the window, all measured
+    assert result["errors"] == 0
+    assert result["offered_rps"] == 400.0
+    assert result["dispatch_late_ms"]["p50"] >= 0
+    assert result["latency_ms"]["p50"] > 0
+
+
+def test_open_loop_queues_requests_behind_busy_connections_and_bounds_them() -> None:
+    # One connection, a server that never answers: the first request holds it, the rest queue; at the
+    # deadline every dispatched request is counted unfinished, queued ones included.
+    result = _run("/hang", rate=200.0, seed=3, concurrency=1, duration=0.2, grace=0.2)
+    assert result["issued"] > 1
+    assert result["requests"] == 0
+    assert result["error_kinds"] == {"unfinished": result["issued"]}
+
+
+def test_closed_loop_does_not_report_open_loop_figures() -> None:
+    result = _run("/json", max_requests=5)
+    assert result["offered_rps"] is None
+    assert result["dispatch_late_ms"] is None
