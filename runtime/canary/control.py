@@ -11,11 +11,16 @@ Promotion moves the alias from the canary's champion version to the challenger, 
 someone moved the alias by hand meanwhile (a hotfix), promoting would silently undo their move, so it is
 refused (a :class:`~runtime.errors.Conflict`, audited once per actor and move) until the canary is rolled
 back or restarted. The alias is checked before the claim and again, after it, right before it is moved.
+
+Every store call goes through :func:`~runtime.store_calls.store_call` (a daemon thread, a deadline), never
+the event loop's default executor: Python joins that pool's threads when the loop and the interpreter shut
+down, so a call waiting on a locked SQLite file (up to its 30 s busy timeout) or a frozen PostgreSQL kept a
+replica alive long after SIGTERM. A call past its deadline fails as the store being down does.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 
 from pydantic import JsonValue
@@ -27,6 +32,7 @@ from registry.store.canaries_repo import CanaryEvent, CanaryRecord
 from runtime.canary.model import AuditEntry, CanaryDefinition, CanaryState, Status, now_ms
 from runtime.canary.state import CanaryStore
 from runtime.errors import BadRequest, Conflict, NotFound, RuntimeErrorBase, Unavailable
+from runtime.store_calls import store_call
 
 __all__ = ["CanaryControl"]
 
@@ -83,10 +89,10 @@ class CanaryControl:
         client = self._client()
         d = definition
         try:
-            champion = await asyncio.to_thread(
-                client.store.get_model_version_by_alias, d.model, d.champion_alias
+            champion = await store_call(
+                lambda: client.store.get_model_version_by_alias(d.model, d.champion_alias)
             )
-            await asyncio.to_thread(client.get_model_version, d.model, d.challenger_version)
+            await store_call(lambda: client.get_model_version(d.model, d.challenger_version))
         except RegistryError as exc:
             raise _registry_error(exc) from exc
         champion_version = champion.version
@@ -114,7 +120,7 @@ class CanaryControl:
         state = await self._get(canary_id)
         d = state.definition
         try:
-            was = await asyncio.to_thread(_move_alias, self._client(), d)
+            was = await store_call(functools.partial(_move_alias, self._client(), d))
         except (RegistryError, BadRequest) as exc:
             message = exc.message
             failed = AuditEntry(actor=actor, action="promote_failed", reason=f"alias not moved: {message}")
@@ -141,7 +147,7 @@ class CanaryControl:
         """The version the champion alias points at now (None: not set); Unavailable when the store
         cannot say."""
         try:
-            return await asyncio.to_thread(_alias_version, self._client(), d)
+            return await store_call(functools.partial(_alias_version, self._client(), d))
         except RegistryError as exc:
             raise _registry_error(exc) from exc
 
@@ -201,7 +207,7 @@ class CanaryControl:
             _write_history(registry, closed, noted, lineage=False)
             return closed
 
-        return await asyncio.to_thread(close)
+        return await store_call(close)
 
     async def _get(self, canary_id: str) -> CanaryState:
         state = await self.store.get(canary_id)
@@ -214,7 +220,7 @@ class CanaryControl:
         if self.registry is None:
             return
         try:
-            await asyncio.to_thread(_write_history, self.registry, state, entry, lineage)
+            await store_call(functools.partial(_write_history, self.registry, state, entry, lineage))
         except RegistryError as exc:
             log.warning("canary %s: history not written to the store: %s", state.canary_id, exc.message)
 

@@ -7,12 +7,12 @@ no scorers of its own to ask).
 
 Redis holds a canary's live state; the store keeps its history. A canary Redis no longer knows (restarted
 without its data) is shown from the store, saying that its live state was lost and how to close it, and a
-rollback closes it there (see :meth:`CanaryControl.rollback`).
+rollback closes it there (see :meth:`CanaryControl.rollback`). The store is read through
+:func:`~runtime.store_calls.store_call`, as :class:`CanaryControl` does (its docstring says why).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 from registry.errors import RegistryError
@@ -23,6 +23,7 @@ from runtime.canary.policy import numbers
 from runtime.canary.report import VARIANTS, build_report
 from runtime.canary.state import CanaryStore
 from runtime.errors import BadRequest, NotFound, Unavailable
+from runtime.store_calls import store_call
 
 __all__ = ["decide", "listing", "read_report", "show"]
 
@@ -78,7 +79,7 @@ async def listing(control: CanaryControl, model: str | None, limit: int) -> list
     if control.registry is not None:
         registry = control.registry
         try:
-            records = await asyncio.to_thread(registry.store.list_canaries, model, limit)
+            records = await store_call(lambda: registry.store.list_canaries(model, limit))
         except RegistryError:
             records = []  # the store's part is missing; Redis answered
         for record in records:
@@ -103,7 +104,7 @@ async def _stored(control: CanaryControl, target: str) -> CanaryRecord | None:
         return latest[0] if latest else None
 
     try:
-        return await asyncio.to_thread(find)
+        return await store_call(find)
     except RegistryError as exc:
         raise Unavailable(exc.message) from exc
 
@@ -132,8 +133,9 @@ async def _from_store(control: CanaryControl, record: CanaryRecord) -> dict[str,
     else:
         ended = f"canary {cid} of {record.model_name} {record.status}"
         message = f"{ended}; its statistics are no longer in Redis"
-    assert control.registry is not None  # a record came from it
-    events = await asyncio.to_thread(control.registry.store.canary_events, cid)
+    registry = control.registry
+    assert registry is not None  # a record came from it
+    events = await store_call(lambda: registry.store.canary_events(cid))
     audit = [
         {"at_ms": e.time, "actor": e.actor, "action": e.action, "reason": e.reason, "numbers": e.details}
         for e in events

@@ -28,6 +28,7 @@ from runtime.canary.state import CanaryStore
 from runtime.cli.common import check_redis_url
 from runtime.config import Settings
 from runtime.errors import BadRequest, Unavailable
+from runtime.store_calls import store_call
 
 __all__ = ["add_parser"]
 
@@ -157,9 +158,10 @@ async def _decide(args: argparse.Namespace, control: CanaryControl) -> int:
 
 
 async def _history(args: argparse.Namespace, control: CanaryControl) -> int:
-    assert control.registry is not None
+    registry = control.registry
+    assert registry is not None
     try:
-        records = await asyncio.to_thread(control.registry.store.list_canaries, args.model, args.limit)
+        records = await store_call(lambda: registry.store.list_canaries(args.model, args.limit))
     except RegistryError as exc:
         raise Unavailable(exc.message) from exc
     if args.json:
