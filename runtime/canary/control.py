@@ -156,6 +156,12 @@ class CanaryControl:
         refused = champion_moved(d, now)
         if refused is None:
             return
+        # Another replica may have promoted the canary since ``state`` was read: its claim comes before it
+        # moves the alias, so a canary still running after the alias was read was not moved by a promotion.
+        # Decided meanwhile: no refusal to record; the claim that follows says who decided first.
+        current = await self.store.get(d.canary_id)
+        if current is None or current.status is not Status.RUNNING:
+            return
         entry = _refusal(d, actor, now, refused)
         seen = await self.store.audit(d.canary_id)
         if not any((e.action, e.actor, e.numbers) == (entry.action, actor, entry.numbers) for e in seen):

@@ -3,6 +3,7 @@ move, so it is refused, by an operator or a replica, and every view says the ali
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,12 @@ import pytest
 from registry.client import RegistryClient
 from runtime.app import create_app
 from runtime.canary.assignment import assign
-from runtime.canary.model import CHALLENGER, CHAMPION
+from runtime.canary.control import CanaryControl
+from runtime.canary.model import CHALLENGER, CHAMPION, CanaryDefinition, new_canary_id
+from runtime.canary.state import CanaryStore
 from runtime.cli.main import main
-from tests.canary.conftest import canary_settings, cli_options, registry_with
+from runtime.errors import Conflict
+from tests.canary.conftest import REDIS_URL, canary_settings, cli_options, registry_with
 from tests.canary.test_operators import start
 from tests.servers import serve_app, wait_until
 
@@ -130,3 +134,39 @@ def test_requests_the_hand_moved_champion_answers_are_not_counted_as_the_canarys
         for _ in range(3):
             assert ask(CHAMPION) == ("v3", CHAMPION)
         assert counted_after_one_more(3) == counted
+
+
+def test_a_replica_that_loses_the_race_to_promote_records_no_refusal(
+    prefix: str, registry: RegistryClient
+) -> None:
+    """Two replicas decide to promote at once: B reads the canary running, then A claims it, moves the
+    alias and ends it, then B reads the alias A moved. B must not take that for a hand move (it was
+    audited as ``promote_refused`` once in CI): it loses to A's decision, and the audit shows A's alone."""
+
+    async def race() -> tuple[str, list[str], int | None]:
+        store = CanaryStore.from_url(REDIS_URL, prefix, timeout=5.0)
+        a, b = CanaryControl(store, registry), CanaryControl(store, registry)
+        try:
+            state = await a.start(
+                CanaryDefinition(canary_id=new_canary_id(), model="bot", challenger_version=2)
+            )
+            cid = state.canary_id
+            read_alias = b.champion_now
+
+            async def a_promotes_first(d: CanaryDefinition) -> int | None:
+                await a.promote(cid, "replica-a")
+                return await read_alias(d)
+
+            b.champion_now = a_promotes_first  # type: ignore[method-assign] # the interleaving under test
+            with pytest.raises(Conflict):
+                await b.promote(cid, "replica-b")
+            audit = [f"{e.action} {e.actor}" for e in await store.audit(cid)]
+            return cid, audit, await read_alias(state.definition)
+        finally:
+            await store.close()
+
+    cid, audit, alias = asyncio.run(race())
+    assert alias == 2
+    assert audit == ["start unknown", "promote replica-a", "promoted replica-a"]
+    events = [(e.action, e.actor) for e in registry.store.canary_events(cid)]
+    assert events == [("start", "unknown"), ("promote", "replica-a"), ("promoted", "replica-a")]
