@@ -77,6 +77,7 @@ class _Recorder:
     by_dispatch: bool = False  # open loop: a request is in the window by when it was dispatched
     issued: int = 0
     answered: int = 0  # requests that ended, in or out of the window, with an answer or an error
+    ended_in_window: int = 0  # answered with a 200 inside the window, whenever sent: the rate served
     latencies: list[float] = field(default_factory=list)
     ttfe: list[float] = field(default_factory=list)
     gap_extra: list[float] = field(default_factory=list)
@@ -175,6 +176,8 @@ async def _exchange(
             rec.errors["stream_incomplete"] += 1
             return reusable
         rec.gap_extra.extend(tally.gaps)
+    if rec.window_start <= ended <= rec.window_end:
+        rec.ended_in_window += 1
     if not rec.in_window(started, ended):
         return reusable
     rec.latencies.append(ended - started)
@@ -305,6 +308,7 @@ def _summary(spec: LoadSpec, rec: _Recorder, unfinished: int, crashed: int) -> d
         "ttfe_ms": summarize_ms(rec.ttfe),
         "gap_extra_ms": summarize_ms(rec.gap_extra),
         "offered_rps": spec.rate,
+        "served_rps": round(rec.ended_in_window / elapsed, 1),
         "dispatch_late_ms": summarize_ms(rec.dispatch_late),
         "body_bytes": rec.body_bytes,
         "errors": sum(errors.values()),

@@ -92,7 +92,7 @@ def _figures(result: dict[str, Any]) -> dict[str, float] | None:
     latency, late = result.get("latency_ms"), result.get("dispatch_late_ms")
     if result.get("errors") or not isinstance(latency, dict):
         return None
-    figures = {"p50": latency["p50"], "p99": latency["p99"], "served_rps": result["rps"]}
+    figures = {"p50": latency["p50"], "p99": latency["p99"], "served_rps": result["served_rps"]}
     if isinstance(late, dict):
         figures["dispatch_late_p50"] = late["p50"]
     return {key: float(value) for key, value in figures.items()}

@@ -111,6 +111,7 @@ def test_open_loop_sends_its_seeded_poisson_schedule_and_measures_every_request(
     assert result["requests"] == result["issued"]  # all dispatched inside the window, all measured
     assert result["errors"] == 0
     assert result["offered_rps"] == 400.0
+    assert result["served_rps"] > 0  # answered inside the window, as counted apart from the latencies
     assert result["dispatch_late_ms"]["p50"] >= 0
     assert result["latency_ms"]["p50"] > 0
 
@@ -127,4 +128,5 @@ def test_open_loop_queues_requests_behind_busy_connections_and_bounds_them() -> 
 def test_closed_loop_does_not_report_open_loop_figures() -> None:
     result = _run("/json", max_requests=5)
     assert result["offered_rps"] is None
+    assert result["served_rps"] == result["rps"]  # a closed loop measures what ends in its window
     assert result["dispatch_late_ms"] is None
