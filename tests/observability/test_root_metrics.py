@@ -281,6 +281,35 @@ def test_metrics_are_settled_through_the_writer_before_a_scrape(tmp_path: Path) 
     assert f"runtime_requests_total{{{labels}}} 6" in text
 
 
+def test_with_a_ratio_sampler_each_request_is_counted_once_stored_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keeping a share of traces (the README's advice for tail latency) loses no request from the metrics:
+    the writer counts the stored ones from their records, the server the others."""
+    from starlette.testclient import TestClient
+
+    from runtime.app import create_app
+    from tests.serving.agents import AsyncEcho, loaded
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    settings = settings_for(tmp_path)
+    app = create_app(settings, agent=loaded(AsyncEcho(), "echo"))
+    with TestClient(app) as client:
+        writer = observability_of(app).exporter._writer  # type: ignore[union-attr]
+        assert isinstance(writer, ProcessWriter)
+        client.post("/invocations", json={"input": [{"role": "user", "content": "warm up"}]})
+        assert wait_until(lambda: writer._ready, timeout=30)
+        for _ in range(40):
+            client.post("/invocations", json={"input": [{"role": "user", "content": "hi"}]})
+        text = client.get("/metrics").text
+        assert observability_of(app).flush()
+    labels = 'model_name="echo",model_version="",endpoint="/invocations",variant="",status="OK"'
+    assert f"runtime_requests_total{{{labels}}} 41" in text
+    # 41 requests at 0.5: some kept, some not (both at once by chance: 2 in 2^40)
+    assert 0 < stored_traces(settings.resolved_store_url) < 41
+
+
 def test_the_last_publish_of_a_worker_counts_its_last_requests(tmp_path: Path) -> None:
     import json
 
