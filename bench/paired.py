@@ -44,6 +44,7 @@ __all__ = [
     "PAIRS",
     "SERVERS",
     "cpu_per_request_us",
+    "load_arguments",
     "main",
     "round_ratios",
     "serving",
@@ -60,13 +61,20 @@ PAIRS = (
 )
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.paired", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per point (default 5)")
-    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per load (default 3)")
+def load_arguments(parser: argparse.ArgumentParser, *, rounds: int, duration: float) -> None:
+    """The options a run of servers loaded in turn, round after round, takes (here and in bench.rate)."""
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"rounds per point (default {rounds})")
+    parser.add_argument(
+        "--duration", type=float, default=duration, help=f"measured seconds per load (default {duration:g})"
+    )
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per load (default 1)")
     parser.add_argument("--concurrency", default="16,64", help="comma-separated (default 16,64)")
     parser.add_argument("--scenarios", default="invocations,responses", help="comma-separated")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.paired", description=__doc__)
+    load_arguments(parser, rounds=5, duration=3.0)
     parser.add_argument(
         "--loadgen", choices=sorted(LOADGENS), default="python", help="load generator (default python)"
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.loadgen import LoadSpec
 from bench.measure import load_spec, run_loadgen
-from bench.paired import SERVERS, serving, write_results
+from bench.paired import SERVERS, load_arguments, serving, write_results
 from bench.scenarios import SCENARIOS
 from bench.servers import RunningServer
 from bench.stats import median_or_none
@@ -45,11 +45,7 @@ DIFFERENCES = (
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.rate", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per rate (default 3)")
-    parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per load (default 4)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per load (default 1)")
-    parser.add_argument("--concurrency", default="16,64", help="connections, comma-separated (default 16,64)")
-    parser.add_argument("--scenarios", default="invocations,responses", help="comma-separated")
+    load_arguments(parser, rounds=3, duration=4.0)  # --concurrency: the connections of the pool
     parser.add_argument(
         "--loads",
         default="0.25,0.5,0.75",
