@@ -108,6 +108,8 @@ class Router(Generic[A]):
             return None
         d = self.definition
         forced = headers.get(FORCE_HEADER) if self.allow_force else None
+        if forced is not None:  # a value names a variant whatever its case and spaces: "Challenger " too
+            forced = forced.strip().lower()
         if forced in (CHAMPION, CHALLENGER):
             agent = self.challenger if forced == CHALLENGER else self.champion()
             return Assignment(d.canary_id, forced, agent, forced=True, version=self._version(forced))

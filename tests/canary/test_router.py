@@ -43,12 +43,15 @@ def test_the_forced_variant_header_works_only_when_allowed() -> None:
     forced = {"x-runtime-variant": CHALLENGER}
     ignored = router().choose(call(user), forced)
     assert ignored is not None and (ignored.variant, ignored.forced) == (CHAMPION, False)
-    honoured = router(allow_force=True).choose(call(user), forced)
-    assert honoured is not None and (honoured.variant, honoured.agent, honoured.forced) == (
-        CHALLENGER,
-        "v2",
-        True,
-    )
+    for value in (CHALLENGER, " Challenger", CHALLENGER.upper()):  # a header value, typed by a person
+        honoured = router(allow_force=True).choose(call(user), {"x-runtime-variant": value})
+        assert honoured is not None and (honoured.variant, honoured.agent, honoured.forced) == (
+            CHALLENGER,
+            "v2",
+            True,
+        )
+    unknown = router(allow_force=True).choose(call(user), {"x-runtime-variant": "blue"})
+    assert unknown is not None and (unknown.variant, unknown.forced) == (CHAMPION, False)
 
 
 def test_a_stale_view_of_redis_routes_to_the_champion_outside_the_canary() -> None:
