@@ -88,8 +88,8 @@ class _Recorder:
     dispatch_late: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
 
-    def in_window(self, origin: float, ended: float) -> bool:
-        return self.window_start <= (origin if self.by_dispatch else ended) <= self.window_end
+    def covers(self, moment: float) -> bool:
+        return self.window_start <= moment <= self.window_end
 
 
 def _is_delta(event: SseEvent) -> bool:
@@ -176,9 +176,9 @@ async def _exchange(
             rec.errors["stream_incomplete"] += 1
             return reusable
         rec.gap_extra.extend(tally.gaps)
-    if rec.window_start <= ended <= rec.window_end:
-        rec.ended_in_window += 1
-    if not rec.in_window(started, ended):
+    ended_inside = rec.covers(ended)
+    rec.ended_in_window += ended_inside
+    if not (rec.covers(started) if rec.by_dispatch else ended_inside):
         return reusable
     rec.latencies.append(ended - started)
     rec.body_bytes += tally.size
