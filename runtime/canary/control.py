@@ -12,6 +12,17 @@ someone moved the alias by hand meanwhile (a hotfix), promoting would silently u
 refused (a :class:`~runtime.errors.Conflict`, audited once per actor and move) until the canary is rolled
 back or restarted. The alias is checked before the claim and again, after it, right before it is moved.
 
+A claim whose holder died between the claim and its end (SIGKILL, a lost node, Redis unreachable from it
+just then) would leave the canary ``promoting`` for good: nobody could promote it, roll it back or start
+another, and the replicas would keep splitting traffic. So a claim older than ``claim_timeout`` (120 s,
+four times what a live promotion can take: its store call gives up after 30 s and it then gives the
+claim back) is settled by whoever meets it next, a replica's poll, ``promote``, ``rollback`` or ``start``
+(:meth:`CanaryControl.settle_claim`): if the alias points at the challenger, the dead holder got as far as
+moving it, and the promotion is finished (``promoted``); otherwise the claim is given back
+(``promote_abandoned``) and the canary runs on. The settlement is a compare-and-set on the claim itself
+(its time), so of several replicas meeting it at once exactly one settles it, and a newer claim is never
+taken for it.
+
 Every store call goes through :func:`~runtime.store_calls.store_call` (a daemon thread, a deadline), never
 the event loop's default executor: Python joins that pool's threads when the loop and the interpreter shut
 down, so a call waiting on a locked SQLite file (up to its 30 s busy timeout) or a frozen PostgreSQL kept a
@@ -37,6 +48,8 @@ from runtime.store_calls import store_call
 __all__ = ["CanaryControl"]
 
 log = logging.getLogger("runtime.canary")
+
+CLAIM_TIMEOUT_S = 120.0  # a promotion claimed longer ago than this was abandoned by its holder
 
 
 def _registry_error(exc: RegistryError) -> RuntimeErrorBase:
@@ -75,9 +88,12 @@ def champion_moved(d: CanaryDefinition, now: int | None) -> str | None:
 
 
 class CanaryControl:
-    def __init__(self, store: CanaryStore, registry: RegistryClient | None) -> None:
+    def __init__(
+        self, store: CanaryStore, registry: RegistryClient | None, claim_timeout: float = CLAIM_TIMEOUT_S
+    ) -> None:
         self.store = store
         self.registry = registry
+        self.claim_timeout = claim_timeout
 
     def _client(self) -> RegistryClient:
         if self.registry is None:
@@ -88,6 +104,9 @@ class CanaryControl:
         """Check both versions in the registry, then create the canary (Conflict if one already runs)."""
         client = self._client()
         d = definition
+        current = await self.store.current(d.model)
+        if current is not None:  # an abandoned promotion of the last one would refuse this one for good
+            await self.settle_claim(current, d.started_by)
         try:
             champion = await store_call(
                 lambda: client.store.get_model_version_by_alias(d.model, d.champion_alias)
@@ -112,7 +131,9 @@ class CanaryControl:
         reason: str | None = None,
         numbers: dict[str, JsonValue] | None = None,
     ) -> CanaryState:
-        state = await self._get(canary_id)
+        state = await self.settle_claim(await self._get(canary_id), actor)
+        if state.status is Status.PROMOTED and state.decided_by == actor:
+            return state  # this call finished the promotion an abandoned claim had begun
         if state.status is Status.RUNNING:  # else the claim below says who decided first
             await self._refuse_if_moved(state, actor, await self.champion_now(state.definition))
         claim = AuditEntry(actor=actor, action="promote", reason=reason, numbers=numbers or {})
@@ -142,6 +163,43 @@ class CanaryControl:
         await self._record(state, claim)
         await self._record(state, done)
         return state
+
+    async def settle_claim(self, state: CanaryState, actor: str) -> CanaryState:
+        """Settle a promotion claimed more than ``claim_timeout`` ago and never finished (see the module's
+        docstring); return the canary as it is now. A canary with no such claim is returned as it is,
+        without a call to Redis or the store."""
+        if state.status is not Status.PROMOTING or now_ms() - state.updated_ms < self.claim_timeout * 1000:
+            return state
+        d = state.definition
+        alias = await self.champion_now(d)
+        holder = state.decided_by or "unknown"
+        age = f"{(now_ms() - state.updated_ms) / 1000:.0f} s"
+        if alias == d.challenger_version:
+            reason = f"@{d.champion_alias} points at version {alias}: finished the promotion {holder} claimed"
+            entry = AuditEntry(actor=actor, action="promoted", reason=reason, numbers={"claimed_by": holder})
+            to, end = Status.PROMOTED, True
+        else:
+            where = f"version {alias}" if alias is not None else "nothing"
+            reason = (
+                f"{holder} claimed the promotion {age} ago and did not finish it; @{d.champion_alias} still "
+                f"points at {where}: the canary keeps running"
+            )
+            entry = AuditEntry(actor=actor, action="promote_abandoned", reason=reason)
+            to, end = Status.RUNNING, False
+        try:
+            await self.store.transition(
+                d.canary_id, (Status.PROMOTING,), to, entry, end=end, since_ms=state.updated_ms
+            )
+        except Conflict:  # another replica or operator settled it first (or it was finished meanwhile)
+            return await self._get(d.canary_id)
+        log.warning("canary %s: %s", d.canary_id, reason)
+        settled = await self._get(d.canary_id)
+        if to is Status.PROMOTED:  # its holder recorded neither its claim nor the end in the store
+            claims = [e for e in await self.store.audit(d.canary_id) if e.action == "promote"]
+            if claims:
+                await self._record(settled, claims[-1])
+        await self._record(settled, entry)
+        return settled
 
     async def champion_now(self, d: CanaryDefinition) -> int | None:
         """The version the champion alias points at now (None: not set); Unavailable when the store
@@ -177,10 +235,13 @@ class CanaryControl:
         numbers: dict[str, JsonValue] | None = None,
     ) -> CanaryState:
         entry = AuditEntry(actor=actor, action="rollback", reason=reason, numbers=numbers or {})
-        if await self.store.get(canary_id) is None:
+        found = await self.store.get(canary_id)
+        if found is None:
             closed = await self._close_lost(canary_id, entry)
             if closed is not None:
                 return closed
+        else:
+            await self.settle_claim(found, actor)  # an abandoned claim would refuse the rollback for good
         await self.store.transition(canary_id, (Status.RUNNING,), Status.ROLLED_BACK, entry, end=True)
         state = await self._get(canary_id)
         await self._record(state, entry)

@@ -5,6 +5,7 @@ moves, through compare-and-set transitions (see :mod:`runtime.canary.state`)::
 
     running --promote--> promoting --alias moved--> promoted
        |                     \\--alias move failed--> running
+       |                     \\--claim abandoned (over 120 s old): promoted if the alias moved, else running
        \\--rollback--> rolled_back      (operator, guardrail, max duration, challenger failed to load)
 """
 

@@ -142,6 +142,10 @@ class CanaryReplica(Generic[A]):
             self.load_error = None  # the canary whose challenger failed here is over
         if state is None:
             return
+        if state.status is Status.PROMOTING:  # a claim abandoned by its holder is settled by whoever sees it
+            state = await self.control.settle_claim(state, self.replica_id)
+            if state.status.ended:
+                return  # finished: the next poll finds no canary running and ends the router
         if router is not None:
             await self._publish_expected(state.canary_id)
             await self._apply_policy(state)

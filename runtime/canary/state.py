@@ -66,6 +66,7 @@ local allowed = false
 for s in string.gmatch(ARGV[1], '[^,]+') do
   if s == status then allowed = true end
 end
+if ARGV[9] ~= '' and redis.call('HGET', KEYS[1], 'updated_ms') ~= ARGV[9] then allowed = false end
 if not allowed then
   return {'conflict', status, redis.call('HGET', KEYS[1], 'decided_by') or '',
           redis.call('HGET', KEYS[1], 'reason') or ''}
@@ -162,9 +163,18 @@ class CanaryStore:
         return CanaryState(definition=definition, status=Status.RUNNING, updated_ms=entry.at_ms)
 
     async def transition(
-        self, canary_id: str, allowed: tuple[Status, ...], to: Status, entry: AuditEntry, *, end: bool
+        self,
+        canary_id: str,
+        allowed: tuple[Status, ...],
+        to: Status,
+        entry: AuditEntry,
+        *,
+        end: bool,
+        since_ms: int | None = None,
     ) -> None:
-        """Move the status from one of ``allowed`` to ``to`` and append ``entry``, or raise Conflict."""
+        """Move the status from one of ``allowed`` to ``to`` and append ``entry``, or raise Conflict; with
+        ``since_ms``, only if the status has not changed since then (its ``updated_ms``): the very claim the
+        caller saw, not a later one with the same status."""
         state = await self.get(canary_id)
         if state is None:
             raise NotFound(f"canary {canary_id!r} not found")
@@ -187,6 +197,7 @@ class CanaryStore:
                     entry.model_dump_json(),
                     "1" if end else "0",
                     canary_id,
+                    "" if since_ms is None else str(since_ms),
                 ],
             ),
         )
