@@ -77,8 +77,10 @@ def _move_alias(client: RegistryClient, d: CanaryDefinition) -> int | None:
 
 
 def champion_moved(d: CanaryDefinition, now: int | None) -> str | None:
-    """Why a promotion is refused when the alias points at ``now``, or None when it may go ahead."""
-    if d.champion_version is None or now == d.champion_version:
+    """Why a promotion is refused when the alias points at ``now``, or None when it may go ahead: the alias
+    points at the canary's champion, or already at its challenger (moved there by a promotion whose store
+    call finished after its caller gave up on it, or by hand): promoting then undoes nobody's move."""
+    if d.champion_version is None or now in (d.champion_version, d.challenger_version):
         return None
     where = f"v{now}" if now is not None else "nothing (the alias was deleted)"
     return (

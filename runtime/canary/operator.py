@@ -153,9 +153,12 @@ async def _champion_alias(control: CanaryControl, state: CanaryState) -> dict[st
         now = await control.champion_now(d)
     except (Unavailable, BadRequest):
         return None  # the view shows what Redis has; a promotion checks again
+    alias = {"alias": d.champion_alias, "canary_version": d.champion_version, "version": now}
+    if now == d.challenger_version and now != d.champion_version:
+        message = f"@{d.champion_alias} already points at the challenger (v{now}): promote to end the canary"
+        return alias | {"moved": True, "message": message}
     refused = champion_moved(d, now)
     if refused is None:
         return None
-    alias = {"alias": d.champion_alias, "canary_version": d.champion_version, "version": now}
     counted = f"requests answered by v{now} are not counted; " if now is not None else ""
     return alias | {"moved": True, "message": f"{refused} ({counted}promotion is refused)"}

@@ -170,3 +170,31 @@ def test_a_replica_that_loses_the_race_to_promote_records_no_refusal(
     assert audit == ["start unknown", "promote replica-a", "promoted replica-a"]
     events = [(e.action, e.actor) for e in registry.store.canary_events(cid)]
     assert events == [("start", "unknown"), ("promote", "replica-a"), ("promoted", "replica-a")]
+
+
+def test_an_alias_already_at_the_challenger_lets_the_promotion_finish(
+    tmp_path: Path, prefix: str, registry: RegistryClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The alias was moved to the challenger, by a promotion whose store call finished after its caller gave
+    up on it (and gave its claim back), or by hand. Promoting undoes nobody's move, yet it was refused as a
+    hand move, and only a rollback, against the alias, could end the canary."""
+    opts = cli_options(tmp_path, prefix)
+    cid = start(capsys, opts)
+    registry.set_alias("bot", "champion", 2)
+    assert main(["canary", "status", "bot", "--json", *opts]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["champion_alias"] == {
+        "alias": "champion",
+        "canary_version": 1,
+        "version": 2,
+        "moved": True,
+        "message": "@champion already points at the challenger (v2): promote to end the canary",
+    }
+    assert main(["canary", "promote", "bot", "--actor", "ops", *opts]) == 0
+    assert "promoted" in capsys.readouterr().out
+    assert main(["canary", "status", cid, "--json", *opts]) == 0
+    canary = json.loads(capsys.readouterr().out)["canary"]
+    assert (canary["status"], canary["decided_by"]) == ("promoted", "ops")
+    assert registry.store.get_model_version_by_alias("bot", "champion").version == 2
+    events = [e.action for e in registry.store.canary_events(cid)]
+    assert events == ["start", "promote", "promoted"]
