@@ -282,6 +282,31 @@ class ModelsRepo:
             conn.execute(stmt.values(name=name, alias=alias, version=version, updated_time=now_ms()))
             return self._model_version(conn, name, version)
 
+    def move_model_alias(self, name: str, alias: str, version: int, expected: int) -> int | None:
+        """Point ``alias`` at ``version`` only if it points at ``expected`` now, in one statement (no
+        read-then-write window for someone else's move to fall into); return the version it pointed at:
+        ``expected`` when it was moved, else where it points (None: not set), unchanged."""
+        check_alias(alias)
+        with self._db.write("move model alias") as conn:
+            self._model_version(conn, name, version)
+            moved = conn.execute(
+                update(model_aliases)
+                .where(
+                    model_aliases.c.name == name,
+                    model_aliases.c.alias == alias,
+                    model_aliases.c.version == expected,
+                )
+                .values(version=version, updated_time=now_ms())
+            )
+            if moved.rowcount:
+                return expected
+            current: int | None = conn.execute(
+                select(model_aliases.c.version).where(
+                    model_aliases.c.name == name, model_aliases.c.alias == alias
+                )
+            ).scalar_one_or_none()
+            return current
+
     def delete_model_alias(self, name: str, alias: str) -> None:
         with self._db.write("delete model alias") as conn:
             deleted = conn.execute(

@@ -67,13 +67,12 @@ def _alias_version(client: RegistryClient, d: CanaryDefinition) -> int | None:
 
 
 def _move_alias(client: RegistryClient, d: CanaryDefinition) -> int | None:
-    """Point the champion alias at the challenger if it still points at the canary's champion; return the
-    version it pointed at (the champion's when it was moved)."""
-    now = _alias_version(client, d)
-    if d.champion_version is None or now == d.champion_version:
+    """Point the champion alias at the challenger if it still points at the canary's champion, as one
+    compare-and-set in the store; return the version it pointed at (the champion's when it was moved)."""
+    if d.champion_version is None:
         client.set_alias(d.model, d.champion_alias, d.challenger_version)
-        return d.champion_version
-    return now
+        return None
+    return client.store.move_model_alias(d.model, d.champion_alias, d.challenger_version, d.champion_version)
 
 
 def champion_moved(d: CanaryDefinition, now: int | None) -> str | None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from registry.entities import GitSource, LoggedModel, ModelStatus, new_model_id
@@ -159,3 +161,31 @@ def test_model_version_tags_are_editable(store: SqlStore) -> None:
 def test_ping_answers_and_schema_is_at_head(store: SqlStore) -> None:
     store.ping()
     assert store.schema_revision() == migrate.head_revision()
+
+
+def test_an_alias_moves_only_from_the_version_its_mover_expects(store: SqlStore) -> None:
+    """A canary's promotion moves @champion from the champion it measured to the challenger: a move made by
+    someone else meanwhile (a hotfix) must not be overwritten, and reading then writing left a window."""
+    model = ready_model(store)
+    for _ in range(3):
+        store.create_model_version("bot", model.model_id)
+    assert store.move_model_alias("bot", "champion", 2, expected=1) is None  # not set: nothing to move
+    with pytest.raises(NotFound, match="alias 'champion' of model 'bot' not found"):
+        store.get_model_version_by_alias("bot", "champion")
+    store.set_model_alias("bot", "champion", 1)
+    assert store.move_model_alias("bot", "champion", 2, expected=1) == 1
+    assert store.move_model_alias("bot", "champion", 3, expected=1) == 2  # moved meanwhile: left as it is
+    assert store.get_model_version_by_alias("bot", "champion").version == 2
+    with pytest.raises(NotFound, match="version 9"):
+        store.move_model_alias("bot", "champion", 9, expected=2)
+
+
+def test_of_two_movers_expecting_one_version_at_once_exactly_one_moves_the_alias(store: SqlStore) -> None:
+    model = ready_model(store)
+    for _ in range(3):
+        store.create_model_version("bot", model.model_id)
+    store.set_model_alias("bot", "champion", 1)
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda v: store.move_model_alias("bot", "champion", v, expected=1), (2, 3)))
+    winner = store.get_model_version_by_alias("bot", "champion").version
+    assert sorted(found, key=lambda f: f != 1) == [1, winner]  # the winner saw 1; the loser, the winner
