@@ -8,7 +8,8 @@ writes rate 0 (tags can be merged, not removed).
 
 Servers pick attachments up with :class:`AttachmentWatcher`, which re-reads the tags of every model that
 served a request here, every ``interval`` seconds, off the request path. The request path only reads an
-in-memory dict.
+in-memory dict. Its reads are background store calls (:data:`~runtime.store_calls.background_calls`): a
+store that hangs neither holds the server at exit nor takes the API's budget of store calls.
 
 An attachment named like a scorer of the server's ``--scorers`` file replaces that scorer for the model's
 traffic (its rate, filter and, with arguments, the built-in it runs), as a registered scorer's update does
@@ -19,6 +20,7 @@ detach gives the file's scorer back, so it is never silent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -31,6 +33,7 @@ from registry.uris import ModelAliasURI, ModelIdURI, ModelLatestURI, ModelVersio
 from runtime.evaluation.job import ScorerRef
 from runtime.evaluation.sampling import Attachment, CallFilter
 from runtime.protocol.call import Call, CallStatus
+from runtime.store_calls import background_calls
 
 __all__ = [
     "TAG_PREFIX",
@@ -172,7 +175,7 @@ class AttachmentWatcher:
     async def refresh(self) -> None:
         for model_id in list(self.board.wanted):
             try:
-                model = await asyncio.to_thread(self.client.get_logged_model, model_id)
+                model = await background_calls.call(functools.partial(self.client.get_logged_model, model_id))
             except RegistryError as exc:
                 if not self._failing:
                     log.warning("cannot read the scorers attached to %s: %s", model_id, exc)

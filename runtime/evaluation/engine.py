@@ -8,11 +8,17 @@ concurrently (each isolated by :class:`ScorerRunner`), stores the results, expor
 A scorer's failure is data (an assessment with ``error``). Failing to *store* is not: ``process`` raises
 :class:`StoreFailed`, so a stream consumer leaves the job pending for a retry. Results already written are
 not written twice (see :mod:`runtime.evaluation.results` for why ids are deterministic).
+
+Store calls go through :data:`~runtime.store_calls.background_calls` (daemon threads, a deadline, a budget
+of their own), never the event loop's default executor, whose threads Python joins at shutdown: a write
+waiting on a locked SQLite file kept a stopped server alive until its 30 s busy timeout. A call past its
+deadline, or refused while the budget is full, fails as the store being down does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -32,6 +38,7 @@ from runtime.evaluation.judge_client import JudgeClient
 from runtime.evaluation.results import error_feedback, to_assessment
 from runtime.evaluation.scorer import Scorer
 from runtime.evaluation.trace_view import Trace
+from runtime.store_calls import background_calls
 
 __all__ = ["AssessmentHook", "AssessmentStore", "JobResult", "ScoringEngine", "StoreFailed", "announce"]
 
@@ -205,7 +212,7 @@ class ScoringEngine:
     async def _store(self, assessment: Assessment) -> bool:
         """True when written now, False when an earlier delivery of the job already wrote it."""
         try:
-            await asyncio.to_thread(self.store.log_assessment, assessment)
+            await background_calls.call(functools.partial(self.store.log_assessment, assessment))
         except AlreadyExists:
             return False
         except RegistryError as exc:
@@ -223,7 +230,7 @@ class ScoringEngine:
         deadline = time.monotonic() + self.trace_wait
         while True:
             try:
-                record, spans = await asyncio.to_thread(self.store.get_trace, trace_id)
+                record, spans = await background_calls.call(functools.partial(self.store.get_trace, trace_id))
                 return Trace(record, spans)
             except NotFound:
                 pass

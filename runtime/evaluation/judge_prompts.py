@@ -3,13 +3,15 @@
 Each judge names a registry prompt (``judge.relevance``, ...). The first time a judge runs against a store
 without that prompt, the default below is registered as version 1; from then on the registry's latest
 version is used, so a team improves a judge by registering a new version, not by redeploying. Prompts
-are cached for ``ttl`` seconds per process: a judge call must not cost a store query.
+are cached for ``ttl`` seconds per process: a judge call must not cost a store query. A miss is a
+background store call (:data:`~runtime.store_calls.background_calls`): scoring must not take the API's
+budget of store calls, and a hung store must not hold the process at exit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,6 +20,7 @@ from registry.client import RegistryClient
 from registry.entities import ChatMessage
 from registry.errors import Conflict, NotFound
 from registry.templates import ChatTemplate, Template, format_template
+from runtime.store_calls import background_calls
 
 __all__ = ["DEFAULT_PROMPTS", "LoadedPrompt", "PromptSource", "RegistryPrompts", "StaticPrompts"]
 
@@ -96,7 +99,7 @@ class RegistryPrompts:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        loaded = await asyncio.to_thread(self._load_or_register, name)
+        loaded = await background_calls.call(functools.partial(self._load_or_register, name))
         self._cache[name] = (now, loaded)
         return loaded
 

@@ -8,7 +8,6 @@ opens nothing until the first load.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
 
@@ -94,8 +93,9 @@ def load_prompt(
 async def aload_prompt(
     name_or_uri: str, version: int | str | None = None, *, fallback: Template | None = None
 ) -> PromptVersion:
-    """``load_prompt`` for async agents: a cache miss reads the store in a thread, off the event loop."""
+    """``load_prompt`` for async agents: a cache miss reads the store in a thread with a deadline, off the
+    event loop (see :meth:`PromptLoader.aload`)."""
     loader = current_loader()
     if loader.is_cached(name_or_uri, version):
         return loader.load(name_or_uri, version, fallback=fallback)
-    return await asyncio.to_thread(loader.load, name_or_uri, version, fallback=fallback)
+    return await loader.aload(name_or_uri, version, fallback=fallback)

@@ -11,6 +11,7 @@ variables are errors the agent author must see, so they raise even when a fallba
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from registry.uris import PromptAliasURI, PromptVersionURI, parse_prompt_uri
 from runtime.prompts.cache import PromptCache
 from runtime.prompts.recording import Source, record_loaded
 from runtime.prompts.source import ClientSource
+from runtime.store_calls import store_call
 
 __all__ = ["FallbackPrompt", "PromptLoader", "prompt_reference"]
 
@@ -82,10 +84,36 @@ class PromptLoader:
         try:
             found, source = self._resolve(ref)
         except StoreUnavailable as exc:
-            if spare is None:
+            served = self._without_store(ref, spare, exc)
+            if served is None:
                 raise
-            self._warn(str(ref), "serving the fallback template of %s: %s", ref, exc.message)
-            found, source = spare, Source.FALLBACK
+            found, source = served
+        record_loaded(found, str(ref), source)
+        return found
+
+    async def aload(
+        self,
+        name_or_uri: str,
+        version: int | str | None = None,
+        *,
+        fallback: Template | None = None,
+    ) -> PromptVersion:
+        """``load`` for the event loop: the store is read as an API store call (:mod:`runtime.store_calls`).
+
+        Not the loop's default executor, whose threads Python joins at shutdown (a read waiting on a locked
+        or frozen store would hold the server after SIGTERM). A read past its deadline, or refused while too
+        many wait, is an outage like any other: the stale version, else the fallback, else the error. The
+        load is recorded here, on the loop, where the request's span is current.
+        """
+        ref = prompt_reference(name_or_uri, version)
+        spare = _fallback(ref, fallback) if fallback is not None else None
+        try:
+            found, source = await store_call(functools.partial(self._resolve, ref), what="prompt registry")
+        except StoreUnavailable as exc:
+            served = self._without_store(ref, spare, exc)
+            if served is None:
+                raise
+            found, source = served
         record_loaded(found, str(ref), source)
         return found
 
@@ -122,17 +150,26 @@ class PromptLoader:
             if known is not None and fresh:
                 return known, Source.CACHE
             generation = self.cache.generation()
-            try:
-                found = self.source.get().load_prompt(str(ref))
-            except StoreUnavailable as exc:
-                if known is None:
-                    raise
+            found = self.source.get().load_prompt(str(ref))
+            self.cache.put_alias(ref.name, ref.alias, found, generation)
+            return found, Source.STORE
+
+    def _without_store(
+        self, ref: Reference, spare: FallbackPrompt | None, exc: StoreUnavailable
+    ) -> tuple[PromptVersion, Source] | None:
+        """What serves while the store cannot answer: the version the alias last named, else the fallback;
+        None when neither is there and the outage must show."""
+        if isinstance(ref, PromptAliasURI):
+            known, _ = self.cache.alias(ref.name, ref.alias)
+            if known is not None:
                 self._warn(
                     str(ref), "store unavailable, %s keeps serving version %s: %s", ref, known.version, exc
                 )
                 return known, Source.STALE
-            self.cache.put_alias(ref.name, ref.alias, found, generation)
-            return found, Source.STORE
+        if spare is None:
+            return None
+        self._warn(str(ref), "serving the fallback template of %s: %s", ref, exc.message)
+        return spare, Source.FALLBACK
 
     def _flight(self, key: str) -> threading.Lock:
         with self._flights_lock:

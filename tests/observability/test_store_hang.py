@@ -33,7 +33,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
         raise StoreUnavailable("thawed")
 
     monkeypatch.setattr(SqlStore, "search_traces", hang)
-    monkeypatch.setattr(store_calls, "STORE_TIMEOUT", 0.5)
+    monkeypatch.setattr(store_calls.api_calls, "timeout", 0.5)
     yield thaw
     thaw.set()
 
@@ -53,7 +53,7 @@ def test_a_frozen_store_gets_503_not_a_hung_api(tmp_path: Any, frozen: threading
 
 def test_calls_past_the_limit_are_refused_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     thaw = threading.Event()
-    monkeypatch.setattr(store_calls, "MAX_WAITING", 2)
+    monkeypatch.setattr(store_calls.api_calls, "limit", 2)
 
     async def scenario() -> list[str]:
         waiting = [asyncio.create_task(store_calls.store_call(thaw.wait, within=5)) for _ in range(2)]
@@ -67,6 +67,30 @@ def test_calls_past_the_limit_are_refused_at_once(monkeypatch: pytest.MonkeyPatc
 
     try:
         assert asyncio.run(scenario()) == ["True", "True"]
+    finally:
+        thaw.set()
+
+
+def test_background_calls_have_a_budget_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scoring stuck behind a slow store fills its own budget; an API call still runs."""
+    thaw = threading.Event()
+    monkeypatch.setattr(store_calls.background_calls, "limit", 2)
+    monkeypatch.setattr(store_calls.api_calls, "limit", 2)
+
+    async def scenario() -> int:
+        background = store_calls.background_calls
+        waiting = [asyncio.create_task(background.call(thaw.wait, within=5)) for _ in range(2)]
+        await asyncio.sleep(0)  # both tasks run up to their wait: each has taken its slot
+        assert background.waiting == 2
+        with pytest.raises(StoreUnavailable, match="2 calls are waiting"):
+            await background.call(lambda: 1)
+        answer = await store_calls.store_call(lambda: 7)  # the API's budget is untouched
+        thaw.set()
+        assert await asyncio.gather(*waiting) == [True, True]
+        return answer
+
+    try:
+        assert asyncio.run(scenario()) == 7
     finally:
         thaw.set()
 
