@@ -1,7 +1,8 @@
 """``Front``: the one ASGI layer in front of the app, and the agent routes' direct way in.
 
 Every HTTP request gets, in this order: a request id (the client's ``x-request-id``, bounded, or a new
-one; with the caller's W3C ``traceparent``, when it sent one, kept beside it in the scope's state), the API
+one; with the caller's W3C ``traceparent`` and ``tracestate``, when it sent them, kept beside it in the
+scope's state), the API
 key check (``Authorization: Bearer <key>`` on every path but liveness and readiness,
 compared in constant time), and a count in ``runtime_http_errors`` if it ends in an error status,
 including rejections that never reached a route. Then:
@@ -40,8 +41,9 @@ _MAX_REQUEST_ID = 128
 
 
 def _read_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, ...]:
-    """x-request-id, authorization, content-length and traceparent, in one pass."""
-    given = auth = length = parent = None
+    """x-request-id, authorization, content-length, traceparent and tracestate, in one pass (several
+    tracestate headers make one list, as W3C Trace Context says)."""
+    given = auth = length = parent = vendors = None
     for key, value in headers:
         if key == b"x-request-id":
             given = value
@@ -51,7 +53,9 @@ def _read_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None,
             length = value
         elif key == b"traceparent":
             parent = value
-    return given, auth, length, parent
+        elif key == b"tracestate":
+            vendors = value if vendors is None else vendors + b"," + value
+    return given, auth, length, parent, vendors
 
 
 class Front:
@@ -80,12 +84,14 @@ class Front:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given, auth, length, parent = _read_headers(scope["headers"])
+        given, auth, length, parent, vendors = _read_headers(scope["headers"])
         rid = bytes(given).decode("latin-1")[:_MAX_REQUEST_ID] if given else hex_id(8)
         state = scope.setdefault("state", {})
         state["request_id"] = rid
         if parent is not None:  # the caller's trace, for the request to join (runtime.protocol.traceparent)
             state["traceparent"] = bytes(parent).decode("latin-1")
+            if vendors is not None:  # and what its tracing vendors pass along it (tracestate)
+                state["tracestate"] = bytes(vendors).decode("latin-1")
         path: str = scope["path"]
         if self.keys and path not in _OPEN_PATHS and not self._allowed(auth):
             exc = Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>'")

@@ -39,7 +39,7 @@ from runtime.protocol.agent import (
     output_item_text,
 )
 from runtime.protocol.call import Call, CallStatus, ModelInfo, NullTelemetry, Telemetry
-from runtime.protocol.traceparent import parse_traceparent
+from runtime.protocol.traceparent import parse_traceparent, parse_tracestate
 from runtime.streaming.text import compact
 from runtime.timers import FifoTimers
 
@@ -181,12 +181,15 @@ class AgentService:
         request: ResponsesAgentRequest,
         headers: Mapping[str, str] | None = None,
         traceparent: str | None = None,
+        tracestate: str | None = None,
     ) -> Call:
-        """The call of one request; ``traceparent`` (the W3C header, when sent) makes it join that trace."""
+        """The call of one request; ``traceparent`` (the W3C header, when sent) makes it join that trace,
+        carrying ``tracestate`` on."""
         call = Call(request_id=request_id, endpoint=endpoint, stream=stream, model=self.slot.current.info)
         caller = parse_traceparent(traceparent) if traceparent else None
         if caller is not None:  # join the caller's trace under its span
             call.trace_id, call.parent_span_id, call.parent_sampled = caller
+            call.vendor_state = parse_tracestate(tracestate) if tracestate else None
         else:
             number = call.trace_number = new_trace_id()
             call.trace_id = f"{number:032x}"

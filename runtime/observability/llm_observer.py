@@ -16,7 +16,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from runtime.observability import attributes as a
 from runtime.observability.context import current_request
-from runtime.observability.spans import to_json, traceparent_of
+from runtime.observability.spans import to_json, trace_headers
 
 __all__ = ["LLMSpanObserver"]
 
@@ -67,7 +67,7 @@ class LLMSpanObserver:
         span = request.tracer.start_span(f"{a.OP_CHAT} {model}", kind=SpanKind.CLIENT, attributes=attrs)
         headers = getattr(call, "headers", None)
         if isinstance(headers, dict):  # the upstream (vLLM, a gateway) may trace too: under this span
-            headers["traceparent"] = traceparent_of(span)
+            headers.update(trace_headers(span))
         return _Handle(span, request.capture_content)
 
     def end(self, call: Any, handle: object) -> None:

@@ -33,10 +33,11 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.util import types
 
 from runtime.observability.records import STATUS_NAMES, RootFields, RootRecord, root_attributes
+from runtime.protocol.traceparent import VendorState
 
 __all__ = ["STATUS_OK", "RootSpan", "root_context"]
 
@@ -51,13 +52,15 @@ _NO_EVENTS: tuple[Event, ...] = ()
 _NO_LINKS: tuple[Link, ...] = ()
 
 
-def root_context(trace_id: int, sampled: bool) -> SpanContext:
-    """A new root span context in the given trace (the service's id), with a fresh random span id."""
+def root_context(trace_id: int, sampled: bool, vendors: VendorState | None = None) -> SpanContext:
+    """A new root span context in the given trace (the service's id), with a fresh random span id, carrying
+    the caller's ``tracestate`` when it sent one."""
     return SpanContext(
         trace_id,
         random.getrandbits(64) or 1,
         is_remote=False,
         trace_flags=_FLAGS_SAMPLED if sampled else _FLAGS_UNSAMPLED,
+        trace_state=TraceState(vendors) if vendors else None,
     )
 
 
@@ -85,6 +88,7 @@ class RootSpan(Span):
         "start_ns",
         "status",
         "trace_id",
+        "vendors",
     )
 
     kind = SpanKind.SERVER
@@ -97,11 +101,13 @@ class RootSpan(Span):
         attributes: dict[str, Any] | None,
         start_ns: int,
         parent_id: int | None = None,
+        vendors: VendorState | None = None,
     ) -> None:
         self.name = name
         self.trace_id = trace_id
         self.span_id = random.getrandbits(64) or 1
         self.parent_id = parent_id  # the caller's span (``traceparent``), in another process
+        self.vendors = vendors  # the caller's ``tracestate``, carried on by calls made inside the request
         self.sampled = sampled
         self._context: SpanContext | None = None  # built when asked for: most requests never ask
         self.attributes = attributes  # what code inside the request set; None until it sets one
@@ -118,7 +124,8 @@ class RootSpan(Span):
             flags = _FLAGS_SAMPLED if self.sampled else _FLAGS_UNSAMPLED
             if self.parent_id is not None:  # the caller's trace id: not ours to say it is random
                 flags = _FLAGS_CALLER_SAMPLED if self.sampled else _FLAGS_CALLER_UNSAMPLED
-            context = self._context = SpanContext(self.trace_id, self.span_id, False, flags)
+            vendors = TraceState(self.vendors) if self.vendors else None
+            context = self._context = SpanContext(self.trace_id, self.span_id, False, flags, vendors)
         return context
 
     def is_recording(self) -> bool:
@@ -211,7 +218,10 @@ class RootSpan(Span):
         if self.parent_id is None:
             return None
         flags = self.get_span_context().trace_flags  # the caller's trace: the same flags as ours
-        return SpanContext(self.trace_id, self.parent_id, is_remote=True, trace_flags=flags)
+        vendors = self.get_span_context().trace_state
+        return SpanContext(
+            self.trace_id, self.parent_id, is_remote=True, trace_flags=flags, trace_state=vendors
+        )
 
     def finish(
         self,

@@ -32,7 +32,7 @@ __all__ = [
     "current_trace_id",
     "record_prompt",
     "span",
-    "traceparent_of",
+    "trace_headers",
     "tracer_and_capture",
 ]
 
@@ -198,7 +198,14 @@ def record_prompt(uri: str) -> None:
         request.prompts.append(uri)
 
 
-def traceparent_of(span: Span) -> str:
-    """``span`` as the W3C ``traceparent`` that makes it the parent of what the receiver does."""
+def trace_headers(span: Span) -> dict[str, str]:
+    """The W3C Trace Context headers of an outgoing call made under ``span``: its ``traceparent``, which
+    makes it the parent of what the receiver does, and the ``tracestate`` the request's caller sent, if any
+    (vendors along the trace pass it on)."""
     context = span.get_span_context()
-    return format_traceparent(context.trace_id, context.span_id, context.trace_flags.sampled)
+    headers = {
+        "traceparent": format_traceparent(context.trace_id, context.span_id, context.trace_flags.sampled)
+    }
+    if context.trace_state:
+        headers["tracestate"] = context.trace_state.to_header()
+    return headers

@@ -45,6 +45,7 @@ from opentelemetry.trace import (
     StatusCode,
     TraceFlags,
     Tracer,
+    TraceState,
     set_span_in_context,
 )
 from opentelemetry.trace import Span as OtelSpan
@@ -219,10 +220,13 @@ class RequestTelemetry:
         span: RootSpan | None
         current: OtelSpan
         if spans.sampler is ALWAYS_ON:  # the default (see providers): no need to ask
-            span = current = RootSpan(shape.name, trace_id, True, None, call.started_ns, call.parent_span_id)
+            span = current = RootSpan(
+                shape.name, trace_id, True, None, call.started_ns, call.parent_span_id, call.vendor_state
+            )
         else:
             span = self._sampled_root(call, shape, spans.sampler, trace_id)
-            current = span if span is not None else NonRecordingSpan(root_context(trace_id, sampled=False))
+            unsampled = root_context(trace_id, sampled=False, vendors=call.vendor_state)
+            current = span if span is not None else NonRecordingSpan(unsampled)
         request = _Request(spans.tracer, self.capture_content, current, shape, span)
         context = otel_context.Context({_SPAN_KEY: current, REQUEST_KEY: request})
         request.token = _CURRENT.set(context) if _CURRENT is not None else otel_context.attach(context)
@@ -232,12 +236,13 @@ class RequestTelemetry:
         """The root span as ``sampler`` decides (None: dropped), given what is known at the start."""
         attrs = root_attributes(shape.attributes, self._fields(call, None, None), None)
         parent = call.parent_span_id
-        remote = _remote_parent(trace_id, parent, call.parent_sampled) if parent else None
+        remote = _remote_parent(trace_id, parent, call.parent_sampled, call.vendor_state) if parent else None
         result = sampler.should_sample(remote, trace_id, shape.name, SpanKind.SERVER, attrs)
         if result.decision is _DROP:
             return None
         own = dict(result.attributes or {})  # the sampler's attributes; the runtime's own come at the end
-        return RootSpan(shape.name, trace_id, result.decision is _SAMPLE, own, call.started_ns, parent)
+        sampled = result.decision is _SAMPLE
+        return RootSpan(shape.name, trace_id, sampled, own, call.started_ns, parent, call.vendor_state)
 
     def settle(self, call: Call, handle: object) -> None:
         request = handle if type(handle) is _Request else None
@@ -374,10 +379,15 @@ def _failed(what: str, call: Call) -> None:
         log.debug("telemetry failed to %s request %s", what, call.request_id, exc_info=True)
 
 
-def _remote_parent(trace_id: int, span_id: int, sampled: bool) -> otel_context.Context:
+def _remote_parent(
+    trace_id: int, span_id: int, sampled: bool, vendors: tuple[tuple[str, str], ...] | None
+) -> otel_context.Context:
     """A context holding the caller's span, as a sampler reads a parent (see ``ParentBased``)."""
     flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
-    span = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags))
+    state = TraceState(vendors) if vendors else None
+    span = NonRecordingSpan(
+        SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags, trace_state=state)
+    )
     return set_span_in_context(span, otel_context.Context())
 
 

@@ -33,8 +33,9 @@ async def invocations(state: RuntimeState, scope: Scope, receive: Receive, send:
     agent_request = parse_model(ResponsesAgentRequest, body)
     stream = bool(agent_request.stream)
     service = state.service
-    parent = scope["state"].get("traceparent")  # the front put it there
-    call = service.new_call(rid, "/invocations", stream, agent_request, Headers(scope=scope), parent)
+    parent = scope["state"].get("traceparent")  # the front put it there, and tracestate with it
+    vendors = scope["state"].get("tracestate") if parent else None
+    call = service.new_call(rid, "/invocations", stream, agent_request, Headers(scope=scope), parent, vendors)
     headers = model_headers(call)
     if stream:
         await send_sse(_stream(service, agent_request, call), state.settings, headers, (scope, receive, send))

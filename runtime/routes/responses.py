@@ -57,8 +57,11 @@ async def create_response(state: RuntimeState, scope: Scope, receive: Receive, s
     agent_request, instructions = parse_with(agent_request_of, body)
     stream = bool(agent_request.stream)
     service = state.service
-    parent = scope["state"].get("traceparent")  # the front put it there
-    call = service.new_call(rid, "/v1/responses", stream, agent_request, Headers(scope=scope), parent)
+    parent = scope["state"].get("traceparent")  # the front put it there, and tracestate with it
+    vendors = scope["state"].get("tracestate") if parent else None
+    call = service.new_call(
+        rid, "/v1/responses", stream, agent_request, Headers(scope=scope), parent, vendors
+    )
     metadata = {**(agent_request.metadata or {}), "trace_id": f"tr-{call.trace_id}"}
     shell = response_object(
         response_id=new_response_id(),

@@ -474,3 +474,42 @@ def test_time_to_first_chunk_of_a_responses_stream_is_to_its_first_output() -> N
     call.chunk(SimpleNamespace(type="response.output_text.delta", delta="Hi"))
     assert "gen_ai.response.time_to_first_chunk" in (call.span.attributes or {})  # type: ignore[attr-defined]
     call.end(completed=True)
+
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+VENDORS = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+
+
+@pytest.mark.parametrize("builtin", [False, True], ids=["openai-sdk", "builtin-agent"])
+def test_the_callers_tracestate_reaches_the_upstream_beside_the_llm_spans_traceparent(
+    traced: Any, llm: FakeLLM, builtin: bool
+) -> None:
+    """W3C Trace Context: vendors along a trace pass ``tracestate`` on; the upstream got a traceparent
+    under the LLM span and no tracestate."""
+    from runtime.agents.builtin import OpenAICompatibleAgent
+
+    agent = (
+        OpenAICompatibleAgent(llm.base_url, "gpt-test", "k", api="chat")
+        if builtin
+        else OpenAIAgent(llm.base_url, "chat", False, False)
+    )
+    app = traced(loaded(agent, "caller"))
+    parent = f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"
+    sent: list[dict[str, str]] = []
+    for vendors in (VENDORS, "Bad Key=1", None):
+        headers = {"traceparent": parent} | ({"tracestate": vendors} if vendors else {})
+        r = app.client.post("/v1/responses", json={"input": "weather?"}, headers=headers)
+        assert r.status_code == 200, r.text
+        sent.append(dict(llm.requests[-1].headers))
+    # Without a traceparent a tracestate means nothing: the request starts its own trace, with none.
+    alone = app.client.post("/v1/responses", json={"input": "weather?"}, headers={"tracestate": VENDORS})
+    assert alone.status_code == 200
+    sent.append(dict(llm.requests[-1].headers))
+
+    assert sent[0]["tracestate"] == VENDORS
+    assert all("tracestate" not in headers for headers in sent[1:])  # invalid: none of it goes on
+    assert all(headers["traceparent"].startswith(f"00-{CALLER_TRACE}-") for headers in sent[:3])
+    assert CALLER_TRACE not in sent[3]["traceparent"]
+    calls = sorted(llm_spans(app.spans.get_finished_spans()), key=lambda s: s.start_time or 0)
+    assert calls[0].context.trace_state.to_header() == VENDORS
+    assert [len(c.context.trace_state) for c in calls[1:]] == [0, 0, 0]

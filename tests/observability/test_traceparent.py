@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from runtime.agents import ResponsesAgent, ResponsesAgentRequest, ResponsesAgentResponse
 from runtime.app import create_app
 from runtime.observability import SpanType, span
-from runtime.protocol.traceparent import parse_traceparent
+from runtime.protocol.traceparent import parse_traceparent, parse_tracestate
 from tests.observability.conftest import observability_of, settings_for
 from tests.serving.agents import AsyncEcho, loaded
 
@@ -53,6 +53,77 @@ def test_a_valid_header_names_the_callers_trace_and_span() -> None:
 )
 def test_an_invalid_header_is_ignored(value: str | None) -> None:
     assert parse_traceparent(value) is None
+
+
+def test_a_valid_tracestate_is_kept_whole_in_its_order() -> None:
+    assert parse_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE") == (
+        ("rojo", "00f067aa0ba902b7"),
+        ("congo", "t61rcWkgMzE"),
+    )
+    # Spaces and tabs around members, empty members, a multi-tenant key, a value with inner spaces.
+    assert parse_tracestate(" a=1 ,\t, tenant@sys=x y , ") == (("a", "1"), ("tenant@sys", "x y"))
+    assert parse_tracestate(",".join(f"k{i}=v" for i in range(32))) is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        " , ",
+        "Upper=1",  # keys are lowercase
+        "1abc=1",  # a simple key starts with a letter
+        "a=1,a=2",  # a key twice
+        "a=b=c",  # '=' is not a value character
+        "a=1,b",  # a member without a value
+        "a=",
+        "a=\x7f",
+        "a=ok,b=caf\u00e9",  # not ASCII
+        "k" * 257 + "=v",  # a key longer than 256
+        "a=" + "v" * 257,  # a value longer than 256
+        ",".join(f"k{i}=v" for i in range(33)),  # more than 32 members
+        "a=" + "v" * 2000,
+    ],
+)
+def test_an_invalid_tracestate_is_dropped_whole(value: str | None) -> None:
+    assert parse_tracestate(value) is None
+
+
+def test_the_callers_tracestate_stays_on_the_requests_spans(tmp_path: Path) -> None:
+    """The root span and the spans under it carry the caller's ``tracestate`` (exporters send it on, as
+    OTLP's ``trace_state``); without a ``traceparent`` it is not read."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    app = create_app(settings_for(tmp_path), agent=loaded(WithTool(), "tooly"))
+    exporter = InMemorySpanExporter()
+    observability_of(app).add_span_processor(SimpleSpanProcessor(exporter))
+    vendors = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+    with TestClient(app) as client:
+        joined = client.post(
+            "/invocations", json={"input": "hi"}, headers={"traceparent": HEADER, "tracestate": vendors}
+        )
+        split = client.post(  # two headers are one list, in the order sent
+            "/invocations",
+            json={"input": "hi"},
+            headers=[
+                ("traceparent", f"00-{'5' * 32}-{CALLER}-01"),
+                ("tracestate", "rojo=1"),
+                ("tracestate", "congo=2"),
+            ],
+        )
+        alone = client.post("/invocations", json={"input": "hi"}, headers={"tracestate": vendors})
+        assert joined.status_code == split.status_code == alone.status_code == 200
+    by_trace: dict[str, list[ReadableSpan]] = {}
+    for finished in exporter.get_finished_spans():
+        by_trace.setdefault(f"tr-{finished.context.trace_id:032x}", []).append(finished)
+    states = [
+        sorted({s.context.trace_state.to_header() for s in by_trace[r.headers["x-runtime-trace-id"]]})
+        for r in (joined, split, alone)
+    ]
+    assert states == [[vendors], ["rojo=1,congo=2"], [""]]
+    root = next(s for s in by_trace[f"tr-{TRACE}"] if s.name == "invoke_agent tooly")
+    assert root.parent is not None and root.parent.trace_state.to_header() == vendors
 
 
 class WithTool(ResponsesAgent):

@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 
 from runtime.observability import attributes as a
 from runtime.observability.context import RequestTracing
-from runtime.observability.spans import MAX_CONTENT_CHARS, fail_span, to_json, traceparent_of
+from runtime.observability.spans import MAX_CONTENT_CHARS, fail_span, to_json, trace_headers
 from runtime.protocol.openai import OUTPUT_EVENTS
 
 __all__ = ["LLMCall"]
@@ -87,13 +87,14 @@ class LLMCall:
         self.usage: tuple[int, int] | None = None
 
     def headers(self, given: Any) -> Any:
-        """The call's ``extra_headers`` with this span's W3C ``traceparent`` added, so an upstream that
-        traces (vLLM, a gateway) continues the trace; a ``traceparent`` the caller set is left alone."""
+        """The call's ``extra_headers`` with this span's W3C ``traceparent`` (and the request's caller's
+        ``tracestate``) added, so an upstream that traces (vLLM, a gateway) continues the trace; a
+        ``traceparent`` the caller set is left alone, with its ``tracestate``."""
         if given is not None and not isinstance(given, Mapping):
             return given
         if given is not None and any(str(k).lower() == "traceparent" for k in given):
             return given
-        return {**(given or {}), "traceparent": traceparent_of(self.span)}
+        return {**(given or {}), **trace_headers(self.span)}
 
     # -- what the SDK returns ----------------------------------------------------------------------
 
