@@ -10,6 +10,7 @@ one module namespace. Before each load, the modules its folders hold that an ear
 folders the loader added are dropped from ``sys.modules``, so every agent imports its own ``helpers`` at load,
 never another agent's cached one (MLflow would reuse the cached one). An import made later gets the copy of
 the agent loaded last; when two agents' same-named modules differ, a warning says so as the second loads.
+So does a module named like one of the standard library or an installed package.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def _claim(folders: list[Path], file: Path) -> tuple[list[Path], list[Path]]:
         if known is None:
             before = frozenset(name for name, path in modules.items() if _imported_from(name, path))
             _folders[folder] = _Folder(file, modules, before)
+            _warn_of_hiding(folder, modules)
         else:
             known.modules = modules
     return managed, added
@@ -237,6 +239,37 @@ def _drop_agent_modules(names: set[str]) -> dict[str, ModuleType]:
     if not doomed:
         return {}
     return {key: sys.modules.pop(key) for key in list(sys.modules) if key.partition(".")[0] in doomed}
+
+
+def _warn_of_hiding(folder: Path, modules: dict[str, Path]) -> None:
+    """Warn of a module in an agent's folder named like one of the standard library or an installed package
+    (``json.py``, ``openai.py``): the folder goes first on ``sys.path``, so an import of that name made
+    later gets the folder's file, and one made earlier keeps the other; either way one code imports what
+    it did not mean to. Runs before the folder is on ``sys.path``, so the other is found where it is."""
+    for name, path in modules.items():
+        if name in sys.stdlib_module_names:
+            other = "the standard library's module"
+        else:
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                continue
+            origin = getattr(spec, "origin", None) if spec is not None else None
+            if spec is None or (origin and _in_agent_folder(Path(origin).resolve())):
+                continue  # another agent's: see _warn_of_shadowing
+            other = f"the installed module (from {origin or 'a namespace package'})"
+        log.warning(
+            "%s has %s, named like %s %r: imports of %r may get either one. Rename it.",
+            folder,
+            path.name,
+            other,
+            name,
+            name,
+        )
+
+
+def _in_agent_folder(path: Path) -> bool:
+    return any(path.is_relative_to(folder) for folder in _folders)
 
 
 def _warn_of_shadowing(file: Path, folders: list[Path]) -> None:

@@ -137,3 +137,29 @@ def test_modules_imported_from_elsewhere_are_never_dropped(tmp_path: Path) -> No
 
 
 SHOUT = "def shout(text):\n    return text.upper() + '!'\n"
+
+
+def test_a_module_named_like_the_standard_librarys_or_an_installed_one_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The folder goes first on ``sys.path``: its ``json.py`` or ``openai.py`` takes the place of the real
+    one for imports made after the load, and a user sees only a baffling AttributeError. (``this`` and
+    ``pluggy`` here: nothing in this test process imports the first, pytest imported the second already.)"""
+    folder = _write(
+        tmp_path / "clash",
+        {
+            "agent.py": AT_LOAD.format(module="helpers"),
+            "helpers.py": "VALUE = 3\n",
+            "this.py": "",
+            "pluggy.py": "",
+        },
+    )
+    with caplog.at_level(logging.WARNING, logger="runtime.agents"):
+        agent = load_agent(folder)
+    assert agent.value == 3
+    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "runtime.agents")
+    assert len(warnings) == 2
+    installed, stdlib = warnings
+    assert "pluggy.py, named like the installed module (from " in installed and "site-packages" in installed
+    assert "this.py, named like the standard library's module 'this'" in stdlib
+    assert all(w.startswith(str(folder.resolve())) and w.endswith("Rename it.") for w in warnings)
