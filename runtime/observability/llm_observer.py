@@ -5,7 +5,9 @@ Agents do not import observability (DESIGN.md), so the built-in agent exposes ``
 there. The call object is read by attribute name (``request_model``, ``usage``, ``first_output`` ...), so
 this module does not import the agent either. Outside a served request, or when the request is not
 sampled, ``begin`` returns None and ``end`` does nothing. Otherwise ``begin`` also puts the LLM span's W3C
-``traceparent`` in the call's headers, so an upstream that traces (vLLM, a gateway) continues the trace.
+``traceparent`` in the call's headers, so an upstream that traces (vLLM, a gateway) continues the trace;
+for a request not sampled, the request's own (flags ``00``), so the upstream follows that decision, as
+OpenTelemetry's instrumentations propagate unsampled contexts.
 """
 
 from __future__ import annotations
@@ -45,7 +47,12 @@ class _Handle:
 class LLMSpanObserver:
     def begin(self, call: Any) -> object:
         request = current_request()
-        if request is None or not request.root.is_recording():
+        if request is None:
+            return None
+        if not request.root.is_recording():  # not sampled: no span, but the upstream hears the decision
+            headers = getattr(call, "headers", None)
+            if isinstance(headers, dict):
+                headers.update(trace_headers(request.root))
             return None
         model = str(getattr(call, "request_model", "") or "")
         attrs: dict[str, Any] = {

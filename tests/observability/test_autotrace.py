@@ -513,3 +513,31 @@ def test_the_callers_tracestate_reaches_the_upstream_beside_the_llm_spans_tracep
     calls = sorted(llm_spans(app.spans.get_finished_spans()), key=lambda s: s.start_time or 0)
     assert calls[0].context.trace_state.to_header() == VENDORS
     assert [len(c.context.trace_state) for c in calls[1:]] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("builtin", [False, True], ids=["openai-sdk", "builtin-agent"])
+def test_a_request_the_sampler_drops_still_tells_the_upstream_it_is_not_sampled(
+    traced: Any, llm: FakeLLM, builtin: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No span is recorded, yet the upstream gets the trace (flags ``00``) and its tracestate, as
+    OpenTelemetry's instrumentations propagate unsampled contexts, so a parent-based upstream follows the
+    decision instead of starting a trace of its own; the built-in agent sent nothing."""
+    from runtime.agents.builtin import OpenAICompatibleAgent
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    agent = (
+        OpenAICompatibleAgent(llm.base_url, "gpt-test", "k", api="chat")
+        if builtin
+        else OpenAIAgent(llm.base_url, "chat", False, False)
+    )
+    app = traced(loaded(agent, "caller"))
+    caller = "00f067aa0ba902b7"
+    headers = {"traceparent": f"00-{CALLER_TRACE}-{caller}-01", "tracestate": VENDORS}
+    r = app.client.post("/v1/responses", json={"input": "weather?"}, headers=headers)
+    assert r.status_code == 200, r.text
+    sent = llm.requests[-1].headers
+    version, trace, span_id, flags = sent["traceparent"].split("-")
+    assert (version, trace, flags) == ("00", CALLER_TRACE, "00")
+    assert span_id not in (caller, "0" * 16) and len(span_id) == 16
+    assert sent["tracestate"] == VENDORS
+    assert app.spans.get_finished_spans() == ()
