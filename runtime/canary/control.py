@@ -167,14 +167,18 @@ class CanaryControl:
 
     async def settle_claim(self, state: CanaryState, actor: str) -> CanaryState:
         """Settle a promotion claimed more than ``claim_timeout`` ago and never finished (see the module's
-        docstring); return the canary as it is now. A canary with no such claim is returned as it is,
-        without a call to Redis or the store."""
-        if state.status is not Status.PROMOTING or now_ms() - state.updated_ms < self.claim_timeout * 1000:
+        docstring); return the canary as it is now. A canary with no claim is returned as it is, without a
+        call to Redis or the store; a claim's age is read on Redis's clock, which wrote its time, so no
+        replica's clock (one running ahead, say) can make a live claim look abandoned."""
+        if state.status is not Status.PROMOTING:
+            return state
+        age_ms = await self.store.server_ms() - state.updated_ms  # Redis's clock, as the claim's time is
+        if age_ms < self.claim_timeout * 1000:
             return state
         d = state.definition
         alias = await self.champion_now(d)
         holder = state.decided_by or "unknown"
-        age = f"{(now_ms() - state.updated_ms) / 1000:.0f} s"
+        age = f"{age_ms / 1000:.0f} s"
         if alias == d.challenger_version:
             reason = f"@{d.champion_alias} points at version {alias}: finished the promotion {holder} claimed"
             entry = AuditEntry(actor=actor, action="promoted", reason=reason, numbers={"claimed_by": holder})

@@ -66,15 +66,16 @@ local allowed = false
 for s in string.gmatch(ARGV[1], '[^,]+') do
   if s == status then allowed = true end
 end
-if ARGV[9] ~= '' and redis.call('HGET', KEYS[1], 'updated_ms') ~= ARGV[9] then allowed = false end
+if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'updated_ms') ~= ARGV[8] then allowed = false end
 if not allowed then
   return {'conflict', status, redis.call('HGET', KEYS[1], 'decided_by') or '',
           redis.call('HGET', KEYS[1], 'reason') or ''}
 end
+local now = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[3], 'reason', ARGV[4],
-           'updated_ms', ARGV[5])
-redis.call('RPUSH', KEYS[2], ARGV[6])
-if ARGV[7] == '1' and redis.call('GET', KEYS[3]) == ARGV[8] then redis.call('DEL', KEYS[3]) end
+           'updated_ms', now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000)))
+redis.call('RPUSH', KEYS[2], ARGV[5])
+if ARGV[6] == '1' and redis.call('GET', KEYS[3]) == ARGV[7] then redis.call('DEL', KEYS[3]) end
 return {'ok'}
 """
 
@@ -174,7 +175,8 @@ class CanaryStore:
     ) -> None:
         """Move the status from one of ``allowed`` to ``to`` and append ``entry``, or raise Conflict; with
         ``since_ms``, only if the status has not changed since then (its ``updated_ms``): the very claim the
-        caller saw, not a later one with the same status."""
+        caller saw, not a later one with the same status. ``updated_ms`` is Redis's clock, not the caller's:
+        how old a claim is must not depend on whose clock reads it (see :meth:`server_ms`)."""
         state = await self.get(canary_id)
         if state is None:
             raise NotFound(f"canary {canary_id!r} not found")
@@ -193,7 +195,6 @@ class CanaryStore:
                     to.value,
                     decided_by,
                     decided_reason,
-                    entry.at_ms,
                     entry.model_dump_json(),
                     "1" if end else "0",
                     canary_id,
@@ -208,6 +209,11 @@ class CanaryStore:
             detail = f" by {by}" if by else ""
             detail += f" ({reason})" if reason else ""
             raise Conflict(f"canary {canary_id} is already {status}{detail}; nothing was changed")
+
+    async def server_ms(self) -> int:
+        """Redis's clock, in milliseconds: what ``updated_ms`` of a status change is written in."""
+        seconds, micros = await self._run("read Redis time", self.redis.time())
+        return int(seconds) * 1000 + int(micros) // 1000
 
     async def note(self, canary_id: str, entry: AuditEntry) -> None:
         """Append an audit entry that changes nothing (a refused promotion)."""

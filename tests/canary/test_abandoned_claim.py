@@ -50,9 +50,12 @@ def run(prefix: str, body: Callable[[CanaryStore], Awaitable[T]]) -> T:
 
 
 async def claimed_by_the_dead(store: CanaryStore, canary_id: str, ago_ms: int = LONG_AGO_MS) -> None:
-    """What a holder that died right after claiming the promotion leaves in Redis."""
-    claim = AuditEntry(actor="replica:dead", action="promote", reason="auto", at_ms=now_ms() - ago_ms)
+    """What a holder that died right after claiming the promotion ``ago_ms`` ago leaves in Redis: its claim,
+    timed (as every status change is) on Redis's clock."""
+    claimed_at = await store.server_ms() - ago_ms
+    claim = AuditEntry(actor="replica:dead", action="promote", reason="auto", at_ms=claimed_at)
     await store.transition(canary_id, (Status.RUNNING,), Status.PROMOTING, claim, end=False)
+    await store.redis.hset(store.key("canary", canary_id), "updated_ms", str(claimed_at))
 
 
 async def started(control: CanaryControl, challenger: int = 2) -> str:
@@ -161,6 +164,29 @@ def test_a_claim_younger_than_the_timeout_is_left_to_its_holder(
         return cid, state.status if state else None, [e.action for e in await audit_of(store, cid)]
 
     _, status, actions = run(prefix, body)
+    assert status is Status.PROMOTING
+    assert actions == ["start", "promote"]
+
+
+def test_a_live_claim_is_not_taken_for_abandoned_by_a_replica_whose_clock_runs_ahead(
+    prefix: str, registry: RegistryClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim's age is read on Redis's clock, which timed it: a replica whose own clock is an hour ahead
+    (no NTP) would otherwise give back a promotion that is moving the alias right now."""
+    from runtime.canary import control as control_module
+
+    async def body(store: CanaryStore) -> tuple[Status, list[str]]:
+        control = CanaryControl(store, registry)
+        cid = await started(control)
+        live = AuditEntry(actor="replica:alive", action="promote", reason="auto")
+        await store.transition(cid, (Status.RUNNING,), Status.PROMOTING, live, end=False)
+        monkeypatch.setattr(control_module, "now_ms", lambda: now_ms() + 3_600_000)
+        seen = await store.get(cid)
+        assert seen is not None
+        settled = await control.settle_claim(seen, "replica:skewed")
+        return settled.status, [e.action for e in await audit_of(store, cid)]
+
+    status, actions = run(prefix, body)
     assert status is Status.PROMOTING
     assert actions == ["start", "promote"]
 
