@@ -23,12 +23,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = b'{"input": [{"role": "user", "content": "hello there"}]}'
-_MODES = {
+MODES = {
     "on": "tracing and metrics on",
     "off": "tracing and metrics off",
     "tracing": "tracing on, metrics off",
@@ -46,7 +47,16 @@ def _callgrind(instrument: bool) -> None:
         )
 
 
-async def _drive(mode: str, requests: int, warmup: int, traceparent: bool) -> None:
+async def drive(
+    mode: str,
+    requests: int,
+    warmup: int,
+    traceparent: bool,
+    measuring: Callable[[bool], None] = _callgrind,
+) -> None:
+    """Serve ``warmup`` then ``requests`` requests through the app in ``mode``, calling ``measuring(True)``
+    between the two and ``measuring(False)`` after (callgrind's instrumentation here; :mod:`bench.inproc`
+    reads the thread's CPU time)."""
     from runtime.app import create_app
     from runtime.config import Settings
 
@@ -101,10 +111,10 @@ async def _drive(mode: str, requests: int, warmup: int, traceparent: bool) -> No
     for _ in range(warmup):
         await app(dict(scope), receive, send)
     gc.collect()
-    _callgrind(True)
+    measuring(True)
     for _ in range(requests):
         await app(dict(scope), receive, send)
-    _callgrind(False)
+    measuring(False)
     await lifespan_in.put({"type": "lifespan.shutdown"})
     await lifespan_out.get()
     await lifespan
@@ -148,22 +158,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="counted requests (default 1000)")
     parser.add_argument("--warmup", type=int, default=300, help="requests before counting (default 300)")
     parser.add_argument("--traceparent", action="store_true", help="send a W3C traceparent with each")
-    parser.add_argument("--inner", choices=_MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--inner", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inner:
-        asyncio.run(_drive(args.inner, args.requests, args.warmup, args.traceparent))
+        asyncio.run(drive(args.inner, args.requests, args.warmup, args.traceparent))
         return 0
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind (with callgrind_control) is needed: apt install valgrind", file=sys.stderr)
         return 1
     modes = [m.strip() for m in args.modes.split(",")]
-    unknown = [m for m in modes if m not in _MODES]
+    unknown = [m for m in modes if m not in MODES]
     if unknown:
-        parser.error(f"unknown mode(s) {unknown}; choose from {sorted(_MODES)}")
+        parser.error(f"unknown mode(s) {unknown}; choose from {sorted(MODES)}")
     for mode in modes:
         per_request = _measure(mode, args.requests, args.warmup, args.traceparent)
         extra = " with traceparent" if args.traceparent else ""
-        print(f"/invocations, {_MODES[mode]}{extra}: {per_request:,} instructions per request")
+        print(f"/invocations, {MODES[mode]}{extra}: {per_request:,} instructions per request")
     return 0
 
 

@@ -47,7 +47,7 @@ def capture(requests: int) -> list[tuple[Any, int]]:
     for name in originals:
         setattr(cls, name, hook(name))
     try:
-        asyncio.run(callgrind._drive("on", requests, 0, False))
+        asyncio.run(callgrind.drive("on", requests, 0, False))
     finally:
         for name, method in originals.items():
             setattr(cls, name, method)
