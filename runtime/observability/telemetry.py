@@ -57,6 +57,7 @@ from runtime.observability.records import RootFields, RootRecord, root_attribute
 from runtime.observability.root_span import STATUS_OK, RootSpan, root_context
 from runtime.observability.usage import UsageCollector
 from runtime.protocol.call import Call, CallStatus
+from runtime.protocol.traceparent import VendorState
 
 __all__ = ["PREVIEW_CHARS", "RequestTelemetry", "SpanPipeline"]
 
@@ -225,8 +226,10 @@ class RequestTelemetry:
             )
         else:
             span = self._sampled_root(call, shape, spans.sampler, trace_id)
-            unsampled = root_context(trace_id, sampled=False, vendors=call.vendor_state)
-            current = span if span is not None else NonRecordingSpan(unsampled)
+            if span is not None:
+                current = span
+            else:  # dropped: the request still carries its trace on (outgoing calls, not sampled)
+                current = NonRecordingSpan(root_context(trace_id, sampled=False, vendors=call.vendor_state))
         request = _Request(spans.tracer, self.capture_content, current, shape, span)
         context = otel_context.Context({_SPAN_KEY: current, REQUEST_KEY: request})
         request.token = _CURRENT.set(context) if _CURRENT is not None else otel_context.attach(context)
@@ -380,7 +383,7 @@ def _failed(what: str, call: Call) -> None:
 
 
 def _remote_parent(
-    trace_id: int, span_id: int, sampled: bool, vendors: tuple[tuple[str, str], ...] | None
+    trace_id: int, span_id: int, sampled: bool, vendors: VendorState | None
 ) -> otel_context.Context:
     """A context holding the caller's span, as a sampler reads a parent (see ``ParentBased``)."""
     flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)

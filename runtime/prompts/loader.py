@@ -84,10 +84,7 @@ class PromptLoader:
         try:
             found, source = self._resolve(ref)
         except StoreUnavailable as exc:
-            served = self._without_store(ref, spare, exc)
-            if served is None:
-                raise
-            found, source = served
+            found, source = self._without_store(ref, spare, exc)
         record_loaded(found, str(ref), source)
         return found
 
@@ -110,10 +107,7 @@ class PromptLoader:
         try:
             found, source = await store_call(functools.partial(self._resolve, ref), what="prompt registry")
         except StoreUnavailable as exc:
-            served = self._without_store(ref, spare, exc)
-            if served is None:
-                raise
-            found, source = served
+            found, source = self._without_store(ref, spare, exc)
         record_loaded(found, str(ref), source)
         return found
 
@@ -156,9 +150,9 @@ class PromptLoader:
 
     def _without_store(
         self, ref: Reference, spare: FallbackPrompt | None, exc: StoreUnavailable
-    ) -> tuple[PromptVersion, Source] | None:
+    ) -> tuple[PromptVersion, Source]:
         """What serves while the store cannot answer: the version the alias last named, else the fallback;
-        None when neither is there and the outage must show."""
+        ``exc`` again when neither is there and the outage must show."""
         if isinstance(ref, PromptAliasURI):
             known, _ = self.cache.alias(ref.name, ref.alias)
             if known is not None:
@@ -167,7 +161,7 @@ class PromptLoader:
                 )
                 return known, Source.STALE
         if spare is None:
-            return None
+            raise exc
         self._warn(str(ref), "serving the fallback template of %s: %s", ref, exc.message)
         return spare, Source.FALLBACK
 

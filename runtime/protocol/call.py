@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from runtime.protocol.traceparent import VendorState
+
 __all__ = ["Call", "CallStatus", "CompositeTelemetry", "ModelInfo", "NullTelemetry", "Telemetry"]
 
 _log = logging.getLogger("runtime.telemetry")
@@ -60,7 +62,7 @@ class Call:
     trace_number: int | None = None  # ``trace_id`` as a number, when the service made it (no parse needed)
     parent_span_id: int | None = None  # the caller's span (W3C ``traceparent``), when it sent one
     parent_sampled: bool = True  # what the caller's ``traceparent`` flags said
-    vendor_state: tuple[tuple[str, str], ...] | None = None  # the caller's ``tracestate``, passed on as it is
+    vendor_state: VendorState | None = None  # the caller's ``tracestate``, passed on as it is
     variant: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
