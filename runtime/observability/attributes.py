@@ -126,6 +126,9 @@ L_VARIANT: Final = "variant"
 L_STATUS: Final = "status"
 L_CODE: Final = "code"
 L_TOKEN_TYPE: Final = "gen_ai_token_type"
+# ``error.type`` of the conventions' request duration: the failed request's error code, as in
+# ``runtime_request_errors_total{code}``; empty (no error) for a request that succeeded or was cancelled.
+L_ERROR_TYPE: Final = "error_type"
 L_REASON: Final = "reason"
 REQUEST_LABELS: Final = (L_MODEL_NAME, L_MODEL_VERSION, L_ENDPOINT, L_VARIANT)
 

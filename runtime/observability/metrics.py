@@ -33,8 +33,10 @@ class RequestSeries:
     """The metric children of one (model name, version, endpoint, variant)."""
 
     __slots__ = (
+        "_duration_family",
         "_errors",
         "_errors_family",
+        "_failed_durations",
         "_label_values",
         "_requests",
         "_requests_family",
@@ -49,15 +51,17 @@ class RequestSeries:
     def __init__(self, metrics: RuntimeMetrics, values: tuple[str, ...]) -> None:
         self._label_values = values
         self.in_flight: GaugeChild = metrics.in_flight.labels(*values)
-        self.duration: HistogramChild = metrics.duration.labels(*values)
+        self.duration: HistogramChild = metrics.duration.labels(*values, "")  # no error
         self.ttft: HistogramChild = metrics.ttft.labels(*values)
         self.tpot: HistogramChild = metrics.tpot.labels(*values)
         self.input_tokens: HistogramChild = metrics.tokens.labels(*values, "input")
         self.output_tokens: HistogramChild = metrics.tokens.labels(*values, "output")
         self._requests_family = metrics.requests
         self._errors_family = metrics.errors
+        self._duration_family = metrics.duration
         self._requests: dict[str, CounterChild] = {}
         self._errors: dict[str, CounterChild] = {}
+        self._failed_durations: dict[str, HistogramChild] = {}
 
     def requests(self, status: str) -> CounterChild:
         child = self._requests.get(status)
@@ -71,13 +75,23 @@ class RequestSeries:
             child = self._errors[code] = self._errors_family.labels(*self._label_values, code)
         return child
 
+    def failed_duration(self, error_type: str) -> HistogramChild:
+        """The request duration of the calls that failed with ``error_type`` (the conventions' error.type)."""
+        child = self._failed_durations.get(error_type)
+        if child is None:
+            child = self._duration_family.labels(*self._label_values, error_type)
+            self._failed_durations[error_type] = child
+        return child
+
     def record(self, call: Call, latency: float, ttft: float | None, tpot: float | None) -> None:
         """Count one finished call, no longer in flight (it went up in ``begin``)."""
         self.in_flight.value -= 1
         status = call.status
         requests = self._requests.get(status)
         (requests or self.requests(status)).value += 1
-        self.duration.observe(latency)
+        failed = status in CallStatus.FAILED
+        error_type = (call.error_code or status.lower()) if failed else ""
+        (self.failed_duration(error_type) if failed else self.duration).observe(latency)
         if ttft is not None and call.stream and status == CallStatus.OK:  # GenAI: of successful responses
             self.ttft.observe(ttft)
         if tpot is not None:
@@ -86,8 +100,8 @@ class RequestSeries:
             self.input_tokens.observe(call.input_tokens)
         if call.output_tokens is not None:
             self.output_tokens.observe(call.output_tokens)
-        if status in CallStatus.FAILED:
-            self.errors(call.error_code or status.lower()).inc()
+        if failed:
+            self.errors(error_type).inc()
 
 
 class RuntimeMetrics:
@@ -103,7 +117,12 @@ class RuntimeMetrics:
         )
         self.in_flight = reg(Gauge(a.M_IN_FLIGHT, "Agent requests being served now.", labels))
         self.duration = reg(
-            Histogram(a.M_REQUEST_DURATION, "Time to serve an agent request.", labels, a.DURATION_BUCKETS)
+            Histogram(
+                a.M_REQUEST_DURATION,
+                "Time to serve an agent request, by error type (empty: no error).",
+                (*labels, a.L_ERROR_TYPE),
+                a.DURATION_BUCKETS,
+            )
         )
         self.ttft = reg(
             Histogram(

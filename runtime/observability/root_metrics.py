@@ -41,6 +41,7 @@ _TOKENS = bucket_bounds(a.TOKEN_BUCKETS)
 _STATUS_LABELS = (*a.REQUEST_LABELS, a.L_STATUS)
 _CODE_LABELS = (*a.REQUEST_LABELS, a.L_CODE)
 _TOKEN_LABELS = (*a.REQUEST_LABELS, a.L_TOKEN_TYPE)
+_DURATION_LABELS = (*a.REQUEST_LABELS, a.L_ERROR_TYPE)
 
 
 class _Histogram:
@@ -59,13 +60,13 @@ class _Histogram:
 class _Series:
     """The increments of one (model name, version, endpoint, variant) within a batch."""
 
-    __slots__ = ("duration", "errors", "input_tokens", "output_tokens", "requests", "tpot", "ttft", "values")
+    __slots__ = ("durations", "errors", "input_tokens", "output_tokens", "requests", "tpot", "ttft", "values")
 
     def __init__(self, values: tuple[str, str, str, str]) -> None:
         self.values = values
         self.requests: dict[str, int] = {}
         self.errors: dict[str, int] = {}
-        self.duration = _Histogram(_DURATION)
+        self.durations: dict[str, _Histogram] = {}  # by error type ("": no error)
         self.ttft = _Histogram(_TTFT)
         self.tpot = _Histogram(_TPOT)
         self.input_tokens = _Histogram(_TOKENS)
@@ -101,7 +102,11 @@ def fold_roots(batch: Iterable[object]) -> Snapshot:
         fields = item[8]
         status = fields[4]
         one.requests[status] = one.requests.get(status, 0) + 1
-        one.duration.observe((item[4] - item[3]) / 1e9)
+        error_type = (fields[13] or status.lower()) if status in CallStatus.FAILED else ""
+        duration = one.durations.get(error_type)
+        if duration is None:
+            duration = one.durations[error_type] = _Histogram(_DURATION)
+        duration.observe((item[4] - item[3]) / 1e9)
         ttft, tpot, tokens_in, tokens_out = fields[9], fields[10], fields[6], fields[7]
         if ttft is not None and stream and status == CallStatus.OK:  # GenAI: of successful responses
             one.ttft.observe(ttft)
@@ -111,9 +116,8 @@ def fold_roots(batch: Iterable[object]) -> Snapshot:
             one.input_tokens.observe(tokens_in)
         if tokens_out is not None:
             one.output_tokens.observe(tokens_out)
-        if status in CallStatus.FAILED:
-            code = fields[13] or status.lower()
-            one.errors[code] = one.errors.get(code, 0) + 1
+        if error_type:
+            one.errors[error_type] = one.errors.get(error_type, 0) + 1
     return _snapshot(series.values())
 
 
@@ -140,9 +144,11 @@ def _snapshot(series: Iterable[_Series]) -> Snapshot:
             errors = out.setdefault(a.M_REQUEST_ERRORS, {})
             for code, count in one.errors.items():
                 errors[labels_text(_CODE_LABELS, (*values, code))] = count
+        for error_type, histogram in one.durations.items():
+            key = labels_text(_DURATION_LABELS, (*values, error_type))
+            out.setdefault(a.M_REQUEST_DURATION, {})[key] = [histogram.counts, histogram.total]
         labels = labels_text(a.REQUEST_LABELS, values)
         for name, histogram in (
-            (a.M_REQUEST_DURATION, one.duration),
             (a.M_TIME_TO_FIRST_TOKEN, one.ttft),
             (a.M_TIME_PER_OUTPUT_TOKEN, one.tpot),
         ):

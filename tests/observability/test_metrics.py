@@ -54,6 +54,8 @@ def test_request_metrics_by_model_endpoint_and_status(traced: Any) -> None:
     duration = m[a.M_REQUEST_DURATION]
     assert duration.type == "histogram"
     assert value(duration, "_count", endpoint="/v1/responses", **ECHO) == 4
+    # error.type (GenAI conventions): empty for a request that did not fail, and no other series yet
+    assert {s.labels["error_type"] for s in duration.samples} == {""}
     assert value(duration, "_sum", endpoint="/v1/responses", **ECHO) > 0
     les = [s.labels["le"] for s in samples(duration, "_bucket", endpoint="/v1/responses", **ECHO)]
     assert les[0] == "0.01" and "81.92" in les and "1310.72" in les and les[-1] == "+Inf"
@@ -80,12 +82,18 @@ def test_errors_by_code(traced: Any) -> None:
     labels = {"model_name": "bad", "model_version": "", "variant": "", "endpoint": "/v1/responses"}
     assert value(m["runtime_request_errors"], "_total", code="agent_error", **labels) == 2
     assert value(m["runtime_requests"], "_total", status="ERROR", **labels) == 2
+    # The request duration of failed requests is told apart by error type (the code above).
+    duration = m[a.M_REQUEST_DURATION]
+    assert value(duration, "_count", error_type="agent_error", **labels) == 2
+    assert value(duration, "_count", error_type="", **labels) == 0  # none succeeded
 
     slow = traced(loaded(Sleeper(), "slow"), request_timeout=0.1)
     slow.client.post("/v1/responses", json={"input": "x"})
     m = families(slow)
     labels["model_name"] = "slow"
     assert value(m["runtime_request_errors"], "_total", code="timeout", **labels) == 1
+    assert value(m[a.M_REQUEST_DURATION], "_count", error_type="timeout", **labels) == 1
+    assert value(m[a.M_REQUEST_DURATION], "_sum", error_type="timeout", **labels) >= 0.1
 
 
 def test_rejected_requests_count_as_http_errors(traced: Any) -> None:

@@ -125,6 +125,14 @@ def test_folding_the_root_records_gives_the_metrics_the_server_records() -> None
     assert requests[timeouts] == 1
     errors = folded.registry.snapshot()[a.M_REQUEST_ERRORS]
     assert set(errors.values()) == {1} and len(errors) == 2  # agent_error and timeout; a cancel is no error
+    # The duration's error type is the error's code, empty for the rest (the cancelled stream among them).
+    durations = folded.registry.snapshot()[a.M_REQUEST_DURATION]
+    by_type: dict[str, int] = {}
+    for labels, histogram in durations.items():
+        error_type = labels.rsplit('error_type="', 1)[1].rstrip('"')
+        assert isinstance(histogram, list)
+        by_type[error_type] = by_type.get(error_type, 0) + sum(histogram[0])
+    assert by_type == {"": 6, "agent_error": 1, "timeout": 1}
     # Time to first token is of successful streams only (GenAI conventions): the cancelled one is not in it.
     ttft = folded.registry.snapshot()[a.M_TIME_TO_FIRST_TOKEN]
     [streamed] = [value for labels, value in ttft.items() if 'endpoint="/v1/responses"' in labels]

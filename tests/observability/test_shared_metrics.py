@@ -69,14 +69,18 @@ def test_a_scrape_of_one_worker_counts_every_worker(tmp_path: Path) -> None:
         assert sample(m, "runtime_requests_total", status="ERROR") == 2
         assert sample(m, "runtime_request_errors_total", code="error") == 2
         assert sample(m, "runtime_requests_in_flight") == 3
-        assert sample(m, a.M_REQUEST_DURATION + "_count") == 7
-        assert abs(sample(m, a.M_REQUEST_DURATION + "_sum") - (4.36 + 2 * 0.5)) < 1e-9
+        assert sample(m, a.M_REQUEST_DURATION + "_count", error_type="") == 5
+        assert abs(sample(m, a.M_REQUEST_DURATION + "_sum", error_type="") - 4.36) < 1e-9
+        assert sample(m, a.M_REQUEST_DURATION + "_count", error_type="error") == 2
+        assert sample(m, a.M_REQUEST_DURATION + "_sum", error_type="error") == 1.0
         buckets = {
             s.labels["le"]: s.value
             for s in m[a.M_REQUEST_DURATION].samples
-            if s.name.endswith("_bucket") and s.labels["endpoint"] == "/invocations"
+            if s.name.endswith("_bucket")
+            and s.labels["endpoint"] == "/invocations"
+            and not s.labels["error_type"]
         }
-        assert (buckets["0.02"], buckets["0.32"], buckets["5.12"], buckets["+Inf"]) == (3, 4, 7, 7)
+        assert (buckets["0.02"], buckets["0.32"], buckets["5.12"], buckets["+Inf"]) == (3, 4, 5, 5)
         tokens = m[a.M_TOKEN_USAGE]
         assert any(s.labels.get("gen_ai_token_type") == "output" and s.value == 5 * 5 for s in tokens.samples)
         # A label set only another worker has seen is there too.
