@@ -16,9 +16,11 @@ per request does not show (with tracing on, the trace writer's bursts push the l
 event loop's core; see bench/RESULTS.md, fifth session).
 
 Servers: ``bare``, ``runtime-async`` (tracing and metrics on) and ``runtime-async-obs-off``, as in the full
-run. Prints one line per scenario and concurrency and writes JSON (``--out``). ``--loadgen wrk`` drives the
-(non-streaming) loads with wrk instead of the project's load generator (see :mod:`bench.wrk`): a cross-check
-that the ratios are the servers', not the Python load generator's.
+run; with ``--parts``, also ``runtime-async-tracing`` and ``runtime-async-metrics`` (one part on), each
+against both off: which part of the overhead is which, in a real server. Prints one line per scenario
+and concurrency and writes JSON (``--out``). ``--loadgen wrk`` drives the (non-streaming) loads with wrk
+instead of the project's load generator (see :mod:`bench.wrk`): a cross-check that the ratios are the
+servers', not the Python load generator's.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from bench.wrk import wrk_missing
 
 __all__ = [
     "PAIRS",
+    "PARTS",
+    "PART_PAIRS",
     "SERVERS",
     "cpu_per_request_us",
     "load_arguments",
@@ -55,9 +59,15 @@ __all__ = [
 SERVERS = ("bare", "runtime-async", "runtime-async-obs-off")
 LOADGENS = {"python": "bench.loadgen", "wrk": "bench.wrk"}  # --loadgen: the module that drives a load
 # (label, numerator, denominator, target): the ratios of the benchmark issue this run checks
-PAIRS = (
+PAIRS: tuple[tuple[str, str, str, float | None], ...] = (
     ("tracing+metrics on/off", "runtime-async", "runtime-async-obs-off", 0.85),
     ("runtime/bare (async agent)", "runtime-async", "bare", 0.50),
+)
+# --parts: tracing alone and metrics alone, each against both off (no target of their own).
+PARTS = ("runtime-async-tracing", "runtime-async-metrics")
+PART_PAIRS: tuple[tuple[str, str, str, float | None], ...] = (
+    ("tracing alone/off", "runtime-async-tracing", "runtime-async-obs-off", None),
+    ("metrics alone/off", "runtime-async-metrics", "runtime-async-obs-off", None),
 )
 
 
@@ -78,6 +88,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--loadgen", choices=sorted(LOADGENS), default="python", help="load generator (default python)"
     )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="also tracing alone and metrics alone, each against both off (two more servers per round)",
+    )
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/paired-<time>.json)")
     return parser.parse_args(argv)
 
@@ -87,13 +102,15 @@ def round_ratios(rounds: list[dict[str, float]], numerator: str, denominator: st
     return [r[numerator] / r[denominator] for r in rounds if r.get(numerator) and r.get(denominator)]
 
 
-def summarize(rounds: list[dict[str, float]]) -> dict[str, Any]:
+def summarize(
+    rounds: list[dict[str, float]], pairs: tuple[tuple[str, str, str, float | None], ...] = PAIRS
+) -> dict[str, Any]:
     """Median requests/s per server and the median of each pair's per-round ratios."""
     servers = sorted({name for r in rounds for name in r})
     return {
         "rps": {name: median_or_none([r.get(name) for r in rounds]) for name in servers},
         "ratios": {
-            label: median_or_none(list(round_ratios(rounds, num, den))) for label, num, den, _ in PAIRS
+            label: median_or_none(list(round_ratios(rounds, num, den))) for label, num, den, _ in pairs
         },
     }
 
@@ -178,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         "loadgen": args.loadgen,
         "points": {},
     }
-    with serving(SERVERS, scenarios) as servers:
+    names, pairs = (SERVERS + PARTS, PAIRS + PART_PAIRS) if args.parts else (SERVERS, PAIRS)
+    with serving(names, scenarios) as servers:
         for scenario in scenarios:
             for conc in concurrency:
                 rounds: list[dict[str, float]] = []
@@ -188,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                     rounds.append({name: m[0] for name, m in measured.items() if m[0] is not None})
                     for key, per_round in figures.items():
                         per_round.append({name: m[1][key] for name, m in measured.items() if key in m[1]})
-                summary = summarize(rounds)
+                summary = summarize(rounds, pairs)
                 for key, per_round in figures.items():
                     summary[key] = {
                         name: median_or_none([r.get(name) for r in per_round]) for name in servers
@@ -198,16 +216,21 @@ def main(argv: list[str] | None = None) -> int:
                     **{f"{key}_rounds": per_round for key, per_round in figures.items()},
                     **summary,
                 }
-                _print(scenario, conc, summary)
+                _print(scenario, conc, summary, pairs)
     write_results(results, args.out, "paired")
     return 0
 
 
-def _print(scenario: str, concurrency: int, summary: dict[str, Any]) -> None:
+def _print(
+    scenario: str,
+    concurrency: int,
+    summary: dict[str, Any],
+    pairs: tuple[tuple[str, str, str, float | None], ...],
+) -> None:
     rps = "  ".join(f"{name} {value:,.0f}" for name, value in summary["rps"].items() if value is not None)
     ratios = "  ".join(
-        f"{label} {value:.2f} (target {target:.2f})"
-        for label, _, _, target in PAIRS
+        f"{label} {value:.2f}" + (f" (target {target:.2f})" if target is not None else "")
+        for label, _, _, target in pairs
         if (value := summary["ratios"][label]) is not None
     )
     print(f"{scenario:<12} c={concurrency:<3} req/s {rps}\n{'':17}{ratios}", flush=True)

@@ -28,6 +28,8 @@ MLFLOW_DIR = BENCH_DIR / "mlflow_agents"
 _OBS_OFF = {"RUNTIME_TRACING": "false", "RUNTIME_METRICS": "false"}
 _MLFLOW_SERVE_FLAGS = ("--env-manager", "local", "-h", LOOPBACK, "-p", "{port}", "-w", "1")
 _OBS_ON = {"RUNTIME_TRACING": "true", "RUNTIME_METRICS": "true"}
+_TRACING_ONLY = {"RUNTIME_TRACING": "true", "RUNTIME_METRICS": "false"}
+_METRICS_ONLY = {"RUNTIME_TRACING": "false", "RUNTIME_METRICS": "true"}
 
 LOAD_VARIANTS = (
     "hello",
@@ -80,6 +82,9 @@ def load_variants() -> dict[str, ServerSpec]:
         "runtime-async": _runtime("runtime-async", "echo_async.py", _OBS_ON),
         "runtime-sync": _runtime("runtime-sync", "echo_sync.py", _OBS_ON),
         "runtime-async-obs-off": _runtime("runtime-async-obs-off", "echo_async.py", _OBS_OFF),
+        # One part of the observability at a time (bench.paired --parts): what each costs in a real server.
+        "runtime-async-tracing": _runtime("runtime-async-tracing", "echo_async.py", _TRACING_ONLY),
+        "runtime-async-metrics": _runtime("runtime-async-metrics", "echo_async.py", _METRICS_ONLY),
         "runtime-async-2w": _runtime("runtime-async-2w", "echo_async.py", _OBS_ON, workers=2),
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.paired import cpu_per_request_us, main, round_ratios, summarize
+from bench.paired import PAIRS, PART_PAIRS, cpu_per_request_us, main, round_ratios, summarize
 
 
 def test_ratios_are_taken_within_each_round_then_their_median() -> None:
@@ -25,6 +25,25 @@ def test_a_round_missing_a_server_is_left_out_of_its_ratios() -> None:
     rounds = [{"bare": 10.0, "runtime-async": 5.0}, {"runtime-async": 4.0}]
     assert round_ratios(rounds, "runtime-async", "bare") == [0.5]
     assert summarize(rounds)["ratios"]["tracing+metrics on/off"] is None
+
+
+def test_the_parts_are_each_taken_against_both_off() -> None:
+    rounds = [
+        {
+            "runtime-async-obs-off": 10_000.0,
+            "runtime-async-tracing": 8_000.0,
+            "runtime-async-metrics": 9_500.0,
+        },
+        {
+            "runtime-async-obs-off": 5_000.0,
+            "runtime-async-tracing": 4_100.0,
+            "runtime-async-metrics": 4_800.0,
+        },
+    ]
+    ratios = summarize(rounds, PAIRS + PART_PAIRS)["ratios"]
+    assert ratios["tracing alone/off"] == pytest.approx(0.81)
+    assert ratios["metrics alone/off"] == pytest.approx(0.955)
+    assert ratios["tracing+metrics on/off"] is None  # both on was not measured here
 
 
 def test_server_cpu_is_counted_per_request_issued() -> None:
