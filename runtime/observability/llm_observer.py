@@ -58,6 +58,7 @@ class LLMSpanObserver:
         attrs: dict[str, Any] = {
             a.SPAN_TYPE: a.SpanType.CHAT_MODEL.value,
             a.OPERATION_NAME: a.OP_CHAT,
+            a.PROVIDER_NAME: "openai",  # its API (any OpenAI-compatible server), as the SDK's autotrace says
             a.REQUEST_MODEL: model,
             a.REQUEST_STREAM: bool(getattr(call, "stream", False)),
         }

@@ -239,6 +239,9 @@ def test_the_builtin_llm_agent_records_llm_spans_with_real_usage(
     assert sent["traceparent"] == f"00-{call.context.trace_id:032x}-{call.context.span_id:016x}-01"
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 7)
     assert attrs["gen_ai.request.stream"] is stream
+    assert (
+        attrs["gen_ai.provider.name"] == "openai"
+    )  # as the openai SDK's autotrace says: a required attribute
     assert f"http://{attrs['server.address']}:{attrs['server.port']}/v1" == llm.base_url
     assert "weather?" in str(attrs["runtime.span.inputs"])
     assert call.status.status_code is StatusCode.OK
