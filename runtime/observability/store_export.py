@@ -157,6 +157,7 @@ class StoreSpanProcessor(SpanProcessor):
                 window=4 * self._max_queue,
                 startup_buffer=4 * self._max_queue,
                 on_metrics=on_metrics,
+                orphan_grace=flush_timeout,  # as long as this server would wait for it at shutdown
             )
             if store_url
             else fallback

@@ -108,8 +108,10 @@ class ProcessWriter:
         window: int = 8192,
         startup_buffer: int = 8192,
         on_metrics: Callable[[Snapshot], None] | None = None,
+        orphan_grace: float = 30.0,
     ) -> None:
         self._url = store_url
+        self._orphan_grace = orphan_grace
         self._report = report
         self._on_metrics = on_metrics
         self._unfolded: dict[int, SpanBatch] = {}  # batch seq -> batch sent, its metrics not yet received
@@ -162,7 +164,8 @@ class ProcessWriter:
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self._sock = ours
-            send(ours, (HELLO, self._url, self._retry_after, self._on_metrics is not None))
+            hello = (HELLO, self._url, self._retry_after, self._on_metrics is not None, self._orphan_grace)
+            send(ours, hello)
         except Exception as exc:  # no executable, no fds, no memory: trace in-thread rather than not at all
             ours.close()
             self._degrade("could not start the trace writer process (%s)", exc)

@@ -14,7 +14,10 @@ The contract with its server:
   writing it: the serving process then records only the in-flight gauge of a traced request;
 - it never outlives its server: it exits after ``CLOSE`` (everything before it is written by then), at end
   of file on its socket (the server exited or crashed: what was received is written, then it exits), or
-  when its parent changed (someone else, say a forked grandchild, holds the socket open);
+  when its parent changed (someone else, say a forked grandchild, holds the socket open); and once its
+  server is gone, it gives the store ``orphan_grace`` seconds (the server's own flush timeout) to take what
+  was received, then exits without the rest, logged: a store that hangs (a PostgreSQL lock, a frozen
+  network) must not keep a writer per crashed server alive for good;
 - it ignores SIGINT and SIGTERM: a terminal's Ctrl-C or a process-group SIGTERM reaches it together with its
   server, which still has to hand over its last batches; it ends when the server is done with it;
 - it runs at a lower CPU priority (nice +10): when the cores are all busy, requests go first (DESIGN:
@@ -33,6 +36,8 @@ import select
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from runtime.errors import Unavailable
@@ -74,7 +79,10 @@ def _serve(sock: socket.socket, parent: int) -> int:
     hello = receive(sock)
     if hello is None or hello[0] != HELLO:
         return 0
-    _, url, retry_after, fold = hello
+    _, url, retry_after, fold, grace = hello
+    threading.Thread(
+        target=_outlive_no_longer, args=(parent, float(str(grace))), name="orphan-watch", daemon=True
+    ).start()
     store = LazyStore(str(url), retry_after=float(str(retry_after)))
     try:
         try:
@@ -110,6 +118,20 @@ def _readable(sock: socket.socket, parent: int) -> bool:
             return True
         if os.getppid() != parent:
             return False
+
+
+def _outlive_no_longer(parent: int, grace: float) -> None:
+    """Once the server is no longer our parent, give the work in hand ``grace`` seconds, then exit without
+    it: the main thread may be waiting on a store that never answers."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK)
+    time.sleep(grace)
+    log.warning(
+        "the server is gone and the store did not take the last spans within %.0f s: exiting without them",
+        grace,
+    )
+    logging.shutdown()
+    os._exit(1)
 
 
 if __name__ == "__main__":

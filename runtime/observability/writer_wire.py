@@ -10,7 +10,7 @@ an enum member, say) is sent as the plain value it stands for.
 
 Messages (tuples, first item the kind):
 
-- server -> writer: ``(HELLO, store_url, retry_after, fold_metrics)`` once, then
+- server -> writer: ``(HELLO, store_url, retry_after, fold_metrics, orphan_grace)`` once, then
   ``(BATCH, seq, SpanBatch, spans)`` and finally ``(CLOSE,)``;
 - writer -> server: ``(READY,)`` once it has imported what it needs and tried to open the store, then per
   batch, in order: if ``fold_metrics``, ``(METRICS, seq, increments)`` as soon as the batch is read (the
