@@ -59,10 +59,13 @@ def stored_traces(url: str) -> int:
 
 
 def gone(pid: int) -> bool:
-    """Exited: no such process, or a zombie waiting for a parent that does not reap."""
+    """Exited: no such process, or a zombie waiting for a parent that does not reap, all its threads gone
+    (the main thread of a killed process is a zombie before its other threads have exited and closed its
+    files: the writer has a watch thread)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+            zombie = stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+        return zombie and os.listdir(f"/proc/{pid}/task") == [str(pid)]
     except FileNotFoundError:
         return True
 
