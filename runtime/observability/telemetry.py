@@ -55,6 +55,7 @@ from runtime.observability.context import REQUEST_KEY, RequestTracing
 from runtime.observability.metrics import RequestSeries, RuntimeMetrics
 from runtime.observability.records import RootFields, RootRecord, root_attributes
 from runtime.observability.root_span import STATUS_OK, RootSpan, root_context
+from runtime.observability.sampling import RootDecider, root_decider
 from runtime.observability.usage import UsageCollector
 from runtime.protocol.call import Call, CallStatus
 from runtime.protocol.traceparent import VendorState
@@ -128,9 +129,12 @@ class SpanPipeline:
     roots: RootSink | None = None
     # The resource's attributes, one dict every root record refers to (see records.SpanBatch).
     resource_attributes: dict[str, Any] = field(init=False)
+    # The sampler's rule for root spans when it is one of the SDK's (see .sampling): None to ask it.
+    decide_root: RootDecider | None = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "resource_attributes", dict(self.resource.attributes))
+        object.__setattr__(self, "decide_root", root_decider(self.sampler))
 
 
 class RootSink(Protocol):
@@ -225,7 +229,7 @@ class RequestTelemetry:
                 shape.name, trace_id, True, None, call.started_ns, call.parent_span_id, call.vendor_state
             )
         else:
-            span = self._sampled_root(call, shape, spans.sampler, trace_id)
+            span = self._sampled_root(call, shape, spans, trace_id)
             if span is not None:
                 current = span
             else:  # dropped: the request still carries its trace on (outgoing calls, not sampled)
@@ -235,16 +239,27 @@ class RequestTelemetry:
         request.token = _CURRENT.set(context) if _CURRENT is not None else otel_context.attach(context)
         return request
 
-    def _sampled_root(self, call: Call, shape: _Shape, sampler: Sampler, trace_id: int) -> RootSpan | None:
-        """The root span as ``sampler`` decides (None: dropped), given what is known at the start."""
-        attrs = root_attributes(shape.attributes, self._fields(call, None, None), None)
+    def _sampled_root(self, call: Call, shape: _Shape, spans: SpanPipeline, trace_id: int) -> RootSpan | None:
+        """The root span as the sampler decides (None: dropped), given what is known at the start. One of
+        the SDK's samplers decides by the trace id and the caller's flag alone: its rule is applied here
+        directly (see :mod:`~runtime.observability.sampling`); any other is asked, with the root's
+        attributes, and what it adds to them is kept."""
         parent = call.parent_span_id
-        remote = _remote_parent(trace_id, parent, call.parent_sampled, call.vendor_state) if parent else None
-        result = sampler.should_sample(remote, trace_id, shape.name, SpanKind.SERVER, attrs)
-        if result.decision is _DROP:
+        own: dict[str, Any] | None = None
+        decide = spans.decide_root
+        if decide is not None:
+            decision = decide(trace_id, call.parent_sampled if parent else None)
+        else:
+            attrs = root_attributes(shape.attributes, self._fields(call, None, None), None)
+            remote = (
+                _remote_parent(trace_id, parent, call.parent_sampled, call.vendor_state) if parent else None
+            )
+            result = spans.sampler.should_sample(remote, trace_id, shape.name, SpanKind.SERVER, attrs)
+            decision = result.decision
+            own = dict(result.attributes or {})  # the sampler's attributes; the runtime's come at the end
+        if decision is _DROP:
             return None
-        own = dict(result.attributes or {})  # the sampler's attributes; the runtime's own come at the end
-        sampled = result.decision is _SAMPLE
+        sampled = decision is _SAMPLE
         return RootSpan(shape.name, trace_id, sampled, own, call.started_ns, parent, call.vendor_state)
 
     def settle(self, call: Call, handle: object) -> None:

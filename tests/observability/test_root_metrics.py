@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from runtime.observability import attributes as a
@@ -45,12 +45,12 @@ class Roots:
         return self.counts
 
 
-def telemetry(metrics: RuntimeMetrics, roots: Roots) -> RequestTelemetry:
+def telemetry(metrics: RuntimeMetrics, roots: Roots, sampler: Sampler = ALWAYS_ON) -> RequestTelemetry:
     provider = TracerProvider(shutdown_on_exit=False)
     spans = SpanPipeline(
         tracer=provider.get_tracer("test"),
         processor=SynchronousMultiSpanProcessor(),  # type: ignore[no-untyped-call]
-        sampler=ALWAYS_ON,
+        sampler=sampler,
         resource=provider.resource,
         scope=InstrumentationScope("test"),
         roots=roots,
