@@ -16,8 +16,9 @@ per request does not show (with tracing on, the trace writer's bursts push the l
 event loop's core; see bench/RESULTS.md, fifth session).
 
 Servers: ``bare``, ``runtime-async`` (tracing and metrics on) and ``runtime-async-obs-off``, as in the full
-run; with ``--parts``, also ``runtime-async-tracing`` and ``runtime-async-metrics`` (one part on), each
-against both off: which part of the overhead is which, in a real server. Prints one line per scenario
+run; with ``--parts``, also ``runtime-async-tracing`` and ``runtime-async-metrics`` (one part on) and
+``runtime-async-sampled`` (both on, 10 % of traces kept), each against both off: which part of the
+overhead is which, in a real server, and what sampling saves. Prints one line per scenario
 and concurrency and writes JSON (``--out``). ``--loadgen wrk`` drives the (non-streaming) loads with wrk
 instead of the project's load generator (see :mod:`bench.wrk`): a cross-check that the ratios are the
 servers', not the Python load generator's.
@@ -63,11 +64,13 @@ PAIRS: tuple[tuple[str, str, str, float | None], ...] = (
     ("tracing+metrics on/off", "runtime-async", "runtime-async-obs-off", 0.85),
     ("runtime/bare (async agent)", "runtime-async", "bare", 0.50),
 )
-# --parts: tracing alone and metrics alone, each against both off (no target of their own).
-PARTS = ("runtime-async-tracing", "runtime-async-metrics")
+# --parts: tracing alone, metrics alone and both with 10 % of traces kept, each against both off (no
+# target of their own).
+PARTS = ("runtime-async-tracing", "runtime-async-metrics", "runtime-async-sampled")
 PART_PAIRS: tuple[tuple[str, str, str, float | None], ...] = (
     ("tracing alone/off", "runtime-async-tracing", "runtime-async-obs-off", None),
     ("metrics alone/off", "runtime-async-metrics", "runtime-async-obs-off", None),
+    ("10% kept/off", "runtime-async-sampled", "runtime-async-obs-off", None),
 )
 
 
@@ -91,7 +94,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--parts",
         action="store_true",
-        help="also tracing alone and metrics alone, each against both off (two more servers per round)",
+        help="also tracing alone, metrics alone and 10%% of traces kept, each against both off",
     )
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/paired-<time>.json)")
     return parser.parse_args(argv)

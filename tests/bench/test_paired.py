@@ -33,16 +33,19 @@ def test_the_parts_are_each_taken_against_both_off() -> None:
             "runtime-async-obs-off": 10_000.0,
             "runtime-async-tracing": 8_000.0,
             "runtime-async-metrics": 9_500.0,
+            "runtime-async-sampled": 9_000.0,
         },
         {
             "runtime-async-obs-off": 5_000.0,
             "runtime-async-tracing": 4_100.0,
             "runtime-async-metrics": 4_800.0,
+            "runtime-async-sampled": 4_700.0,
         },
     ]
     ratios = summarize(rounds, PAIRS + PART_PAIRS)["ratios"]
     assert ratios["tracing alone/off"] == pytest.approx(0.81)
     assert ratios["metrics alone/off"] == pytest.approx(0.955)
+    assert ratios["10% kept/off"] == pytest.approx(0.92)
     assert ratios["tracing+metrics on/off"] is None  # both on was not measured here
 
 
