@@ -40,7 +40,7 @@ from bench.measure import first_request_ms, load_spec, run_loadgen
 from bench.scenarios import SCENARIOS
 from bench.servers import RunningServer, start_server
 from bench.stats import median_or_none
-from bench.variants import BENCH_DIR, load_variants
+from bench.variants import BENCH_DIR, load_variants, part_variants
 from bench.wrk import wrk_missing
 
 __all__ = [
@@ -161,7 +161,7 @@ def serving(names: tuple[str, ...], scenarios: list[str]) -> Iterator[dict[str, 
     """The servers ``names`` started and kept running, each past its first request of every scenario (its
     lazy set-up is kept out of the measured loads); all stopped at the end."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-paired-"))
-    specs = load_variants()
+    specs = {**load_variants(), **part_variants()}
     servers: dict[str, RunningServer] = {}
     try:
         for name in names:

@@ -16,6 +16,7 @@ __all__ = [
     "hello",
     "load_variants",
     "mlflow_variants",
+    "part_variants",
     "runtime_missing",
     "slow_variants",
 ]
@@ -84,11 +85,16 @@ def load_variants() -> dict[str, ServerSpec]:
         "runtime-async": _runtime("runtime-async", "echo_async.py", _OBS_ON),
         "runtime-sync": _runtime("runtime-sync", "echo_sync.py", _OBS_ON),
         "runtime-async-obs-off": _runtime("runtime-async-obs-off", "echo_async.py", _OBS_OFF),
-        # One part of the observability at a time (bench.paired --parts): what each costs in a real server.
+        "runtime-async-2w": _runtime("runtime-async-2w", "echo_async.py", _OBS_ON, workers=2),
+    }
+
+
+def part_variants() -> dict[str, ServerSpec]:
+    """One part of the observability at a time (``bench.paired --parts``; not in the full run)."""
+    return {
         "runtime-async-tracing": _runtime("runtime-async-tracing", "echo_async.py", _TRACING_ONLY),
         "runtime-async-metrics": _runtime("runtime-async-metrics", "echo_async.py", _METRICS_ONLY),
         "runtime-async-sampled": _runtime("runtime-async-sampled", "echo_async.py", _SAMPLED),
-        "runtime-async-2w": _runtime("runtime-async-2w", "echo_async.py", _OBS_ON, workers=2),
     }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.paired import PAIRS, PART_PAIRS, cpu_per_request_us, main, round_ratios, summarize
+from bench.paired import PAIRS, PART_PAIRS, PARTS, cpu_per_request_us, main, round_ratios, summarize
+from bench.variants import load_variants, part_variants
 
 
 def test_ratios_are_taken_within_each_round_then_their_median() -> None:
@@ -64,3 +65,8 @@ def test_the_event_loop_thread_is_counted_apart() -> None:
 def test_wrk_is_refused_for_streams_before_any_server_starts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--loadgen", "wrk", "--scenarios", "invocations,responses-stream"]) == 2
     assert "responses-stream" in capsys.readouterr().err
+
+
+def test_the_parts_servers_stay_out_of_the_full_run() -> None:
+    assert set(part_variants()) == set(PARTS)
+    assert not set(PARTS) & set(load_variants())  # the full run measures what it always did
